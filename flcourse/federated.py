@@ -20,7 +20,6 @@ import numpy as np
 from ._validation import check_scalar
 from .aggregate import weighted_average
 from .models import Model
-from .optim import epoch_batches
 
 
 class NumpyClient:
@@ -45,14 +44,8 @@ class NumpyClient:
 
     def fit(self, params, config: dict):
         """Train locally from ``params``; return (new params, number of examples, metrics)."""
-        rng = np.random.default_rng([config["seed"], self.cid])
-        batch_size = full_batch_if_none(config["batch_size"], len(self.y))
-        lr, params = config["lr"], np.array(params, dtype=np.float64)
-        grad, X, y = self.model._grad, self.X, self.y
-        for _ in range(config["local_epochs"]):
-            for batch in epoch_batches(len(y), batch_size, rng):
-                params -= lr * grad(params, X[batch], y[batch])
-        return params, len(y), {}
+        params = local_sgd(self.model, params, self.X[None], self.y[None], [self.cid], config)[0]
+        return params, len(self.y), {}
 
     def evaluate(self, params, config: dict):
         """Return (loss, number of examples, {"accuracy": ...}) of ``params`` on the local data."""
@@ -61,6 +54,41 @@ class NumpyClient:
 
     def __repr__(self) -> str:
         return f"NumpyClient(cid={self.cid}, n_samples={len(self.y)}, model={self.model!r})"
+
+
+def local_sgd(model: Model, params, X, y, cids, config: dict) -> np.ndarray:
+    """The local training of :meth:`NumpyClient.fit`, for K clients with equally many samples
+    at once: each step is one vectorised gradient of K models on K minibatches.
+
+    Client k's minibatch order comes from ``(config["seed"], cids[k])``, and its row of the
+    result is bit for bit what it computes alone (a stack of one), so grouping clients changes
+    the speed of a simulation, never its numbers.
+
+    Parameters
+    ----------
+    model : Model
+    params : ndarray of shape (n_params,)
+        The global parameters every client starts from.
+    X : ndarray of shape (K, n_samples, n_features)
+    y : ndarray of shape (K, n_samples)
+    cids : sequence of K ints
+    config : dict with "local_epochs", "batch_size" (None or inf: full batch), "lr" and "seed"
+
+    Returns
+    -------
+    ndarray of shape (K, n_params)
+    """
+    n_clients, n_samples = y.shape
+    rngs = [np.random.default_rng([config["seed"], cid]) for cid in cids]
+    batch_size = full_batch_if_none(config["batch_size"], n_samples)
+    lr, rows = config["lr"], np.arange(n_clients)[:, None]
+    stacked = np.tile(np.asarray(params, dtype=np.float64), (n_clients, 1))
+    for _ in range(config["local_epochs"]):
+        order = np.stack([rng.permutation(n_samples) for rng in rngs])
+        for start in range(0, n_samples, batch_size):
+            batch = order[:, start:start + batch_size]
+            stacked -= lr * model._grad_stacked(stacked, X[rows, batch], y[rows, batch])
+    return stacked
 
 
 def make_clients(model: Model, X, y, partition) -> list[NumpyClient]:

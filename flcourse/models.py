@@ -74,14 +74,29 @@ class Model:
         """The gradient alone, unchecked: what training loops call on every step."""
         return self._loss_grad(params, X, y)[1]
 
+    def _grad_stacked(self, params, X, y):
+        """The gradients of K models on K datasets of equal size, unchecked: ``params`` of shape
+        (K, n_params), ``X`` (K, n, d), ``y`` (K, n) -> (K, n_params). Row k is exactly
+        ``_grad(params[k], X[k], y[k])``. Here a loop; models whose maths broadcast over a
+        leading axis override it with one vectorised pass (the federated simulation engine)."""
+        return np.stack([self._grad(p, X_k, y_k) for p, X_k, y_k in zip(params, X, y)])
+
     def _penalty(self, params):
         """(l2/2 * ||weights||^2, its gradient); (0.0, 0.0) when there is no penalty."""
         if not self.l2:
             return 0.0, 0.0
+        weights = self._weights(params)
+        return 0.5 * self.l2 * weights @ weights, self.l2 * weights
+
+    def _penalty_grad(self, params):
+        """The penalty's gradient alone, for ``params`` of shape (n_params,) or (K, n_params)."""
+        return self.l2 * self._weights(params) if self.l2 else 0.0
+
+    def _weights(self, params):
+        """``params`` with the biases set to zero."""
         if getattr(self, "_mask", None) is None:
             self._mask = self._weights_mask()
-        weights = params * self._mask
-        return 0.5 * self.l2 * weights @ weights, self.l2 * weights
+        return params * self._mask
 
     def __repr__(self) -> str:
         names = inspect.signature(type(self).__init__).parameters
@@ -194,11 +209,13 @@ class SoftmaxRegression(Model):
         return softmax(self._logits(params, X))
 
     def _logits(self, params, X):
+        """X @ W + b; with a leading axis K on params and X, K models at once."""
         split = self.n_features * self.n_classes
-        return X @ params[:split].reshape(self.n_features, self.n_classes) + params[split:]
+        W = params[..., :split].reshape(params.shape[:-1] + (self.n_features, self.n_classes))
+        return X @ W + params[..., None, split:]
 
     def _predict(self, params, X):
-        return np.argmax(self._logits(params, X), axis=1)
+        return np.argmax(self._logits(params, X), axis=-1)
 
     def _loss_grad(self, params, X, y, need_grad=True):
         loss, d_logits = cross_entropy_and_grad(self._logits(params, X), y, need_grad)
@@ -209,13 +226,15 @@ class SoftmaxRegression(Model):
 
     def _grad(self, params, X, y):
         d_logits = minus_labels(softmax(self._logits(params, X)), y)
-        return self._grad_from_logits(X, d_logits, self._penalty(params)[1])
+        return self._grad_from_logits(X, d_logits, self._penalty_grad(params))
+
+    _grad_stacked = _grad  # every step above broadcasts over a leading axis K
 
     def _grad_from_logits(self, X, d_logits, penalty_grad):
-        grad = np.empty(self.n_params)
+        grad = np.empty(d_logits.shape[:-2] + (self.n_params,))
         split = self.n_features * self.n_classes
-        grad[:split] = (X.T @ d_logits).ravel()
-        grad[split:] = d_logits.sum(axis=0)
+        grad[..., :split] = (X.swapaxes(-1, -2) @ d_logits).reshape(grad.shape[:-1] + (split,))
+        grad[..., split:] = d_logits.sum(axis=-2)
         grad += penalty_grad
         return grad
 
@@ -253,10 +272,12 @@ class MLP(Model):
         return np.concatenate(parts)
 
     def _unpack(self, params):
-        parts, start = [], 0
+        """W1, b1, W2, b2 as views; with a leading axis K on params, K models at once (biases
+        then get a middle axis of length 1, to broadcast over the samples)."""
+        parts, start, lead = [], 0, params.shape[:-1]
         for shape in self._shapes:
             size = int(np.prod(shape))
-            parts.append(params[start:start + size].reshape(shape))
+            parts.append(params[..., start:start + size].reshape(lead + (shape if len(shape) == 2 else (1,) + shape)))
             start += size
         return parts
 
@@ -266,7 +287,7 @@ class MLP(Model):
         return hidden, hidden @ W2 + b2
 
     def _predict(self, params, X):
-        return np.argmax(self._forward(params, X)[1], axis=1)
+        return np.argmax(self._forward(params, X)[1], axis=-1)
 
     def _loss_grad(self, params, X, y, need_grad=True):
         hidden, logits = self._forward(params, X)
@@ -274,10 +295,22 @@ class MLP(Model):
         penalty, penalty_grad = self._penalty(params)
         if not need_grad:
             return loss + penalty, None
+        return loss + penalty, self._backward(params, X, hidden, d_logits) + penalty_grad
+
+    def _grad(self, params, X, y):
+        hidden, logits = self._forward(params, X)
+        d_logits = minus_labels(softmax(logits), y)
+        return self._backward(params, X, hidden, d_logits) + self._penalty_grad(params)
+
+    _grad_stacked = _grad  # every step above broadcasts over a leading axis K
+
+    def _backward(self, params, X, hidden, d_logits):
+        """Back-propagate d_logits through the two layers: the gradient without the penalty."""
         W2 = self._unpack(params)[2]
-        d_hidden = (d_logits @ W2.T) * (1.0 - hidden ** 2)
-        grads = [X.T @ d_hidden, d_hidden.sum(0), hidden.T @ d_logits, d_logits.sum(0)]
-        return loss + penalty, np.concatenate([g.ravel() for g in grads]) + penalty_grad
+        d_hidden = (d_logits @ W2.swapaxes(-1, -2)) * (1.0 - hidden ** 2)
+        grads = [X.swapaxes(-1, -2) @ d_hidden, d_hidden.sum(-2), hidden.swapaxes(-1, -2) @ d_logits,
+                 d_logits.sum(-2)]
+        return np.concatenate([g.reshape(params.shape[:-1] + (-1,)) for g in grads], axis=-1)
 
     def _weights_mask(self):
         return np.concatenate([np.full(int(np.prod(s)), len(s) == 2) for s in self._shapes])
@@ -298,9 +331,10 @@ def cross_entropy_and_grad(logits, y, need_grad=True):
 
 def minus_labels(probs, y):
     """(probs - one_hot(y)) / n_samples, in place: the gradient of the mean cross-entropy
-    w.r.t. the logits, given probs = softmax(logits)."""
-    probs[np.arange(len(y)), y] -= 1.0
-    probs /= len(y)
+    w.r.t. the logits, given probs = softmax(logits). Also for a stack of K such arrays,
+    probs (K, n_samples, n_classes) and y (K, n_samples)."""
+    probs[(*np.indices(y.shape, sparse=True), y)] -= 1.0
+    probs /= y.shape[-1]
     return probs
 
 
@@ -310,9 +344,9 @@ def sigmoid(z) -> np.ndarray:
 
 
 def softmax(logits) -> np.ndarray:
-    """Row-wise softmax of an array of shape (n_samples, n_classes), without overflow."""
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    """Softmax over the last axis, e.g. of shape (n_samples, n_classes), without overflow."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def one_hot(y, n_classes: int) -> np.ndarray:

@@ -5,8 +5,9 @@ import pytest
 from fault_helpers import FaultyClient
 
 import flcourse as fl
-from flcourse.federated import FedAvg, FedSGD, NumpyClient, make_clients, sample_clients
-from flcourse.server import ClientFailure, ProcessClients, Server, load_history, save_history
+from flcourse.federated import FedAvg, FedSGD, NumpyClient, local_sgd, make_clients, sample_clients
+from flcourse.server import (ClientFailure, InProcessClients, ProcessClients, Server, load_history,
+                             save_history)
 
 DETERMINISTIC_KEYS = ["round", "n_selected", "n_dropped", "dropped", "bytes_sent",
                       "bytes_received", "test_loss", "test_accuracy"]
@@ -85,16 +86,84 @@ def test_sampling_takes_a_fraction_of_the_clients_and_at_least_one(fraction, exp
     assert len(picked) == expected == len(set(picked.tolist()))
 
 
-def test_same_seed_gives_bit_identical_history_in_process_and_with_process_clients(setup):
+@pytest.mark.parametrize("spec", ["dirichlet:0.3", "iid"])  # iid: equal sizes, grouped in-process
+def test_same_seed_gives_bit_identical_history_in_process_and_with_process_clients(spec, setup):
     model, digits, _ = setup
     strategy = FedAvg(fraction_fit=0.5, local_epochs=2, batch_size=10, lr=0.1)
     test_set = (digits.X_test, digits.y_test)
+    partition = fl.make_partition(spec, digits.y_train, 10, seed=0)
+    clients = make_clients(model, digits.X_train, digits.y_train, partition)
 
-    local = Server(model, strategy, clients_for(setup), test_set=test_set, seed=3).run(4)
-    remote = Server(model, strategy, ProcessClients(clients_for(setup)), test_set=test_set, seed=3).run(4)
+    local = Server(model, strategy, clients, test_set=test_set, seed=3).run(4)
+    remote = Server(model, strategy, ProcessClients(clients), test_set=test_set, seed=3).run(4)
 
     assert np.array_equal(local.params_, remote.params_)
     assert {k: local.history_[k] for k in DETERMINISTIC_KEYS} == {k: remote.history_[k] for k in DETERMINISTIC_KEYS}
+
+
+def equal_size_clients(model, digits, n_clients=20, size=12):
+    """Clients of ``size`` samples each, but for the last three: one sample fewer."""
+    sizes = [size] * (n_clients - 3) + [size - 1] * 3
+    bounds = np.cumsum([0] + sizes)
+    return [NumpyClient(model, digits.X_train[a:b], digits.y_train[a:b], cid=k)
+            for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+
+
+@pytest.mark.parametrize("model", [fl.SoftmaxRegression(n_features=64, n_classes=10, l2=0.01),
+                                   fl.MLP(n_features=64, n_hidden=8, n_classes=10),
+                                   fl.LinearRegression(n_features=64)], ids=repr)
+@pytest.mark.parametrize("batch_size", [1, 5, None])
+def test_grouped_clients_compute_bit_for_bit_what_each_computes_alone(model, batch_size, digits, monkeypatch):
+    clients = equal_size_clients(model, digits)
+    config = {"local_epochs": 3, "batch_size": batch_size, "lr": 0.05, "seed": 5, "server_round": 1}
+    params = model.init_params(seed=1) + 0.01
+    alone = {cid: client.fit(params, config) for cid, client in enumerate(clients)}
+    group_sizes = []
+    monkeypatch.setattr("flcourse.server.local_sgd", lambda model, params, X, y, cids, config:
+                        group_sizes.append(len(cids)) or local_sgd(model, params, X, y, cids, config))
+
+    grouped = InProcessClients(clients).fit([0, 3, 4, 17, 18, 19, 7, 9], params, config, timeout=None)
+
+    assert sorted(group_sizes) == [3, 5]  # sizes 12 (clients 0, 3, 4, 7, 9) and 11 (17, 18, 19)
+    for cid, (status, (new_params, n_examples, metrics)) in grouped.items():
+        assert status == "ok" and np.array_equal(new_params, alone[cid][0])
+        assert n_examples == len(clients[cid].y) and metrics == {}
+
+
+class StackedFailure(fl.SoftmaxRegression):
+    """Softmax regression whose vectorised gradient fails for stacks of ``fail_from`` models or more."""
+
+    def __init__(self, fail_from):
+        super().__init__(n_features=64, n_classes=10)
+        self.fail_from = fail_from
+
+    def _grad_stacked(self, params, X, y):
+        if len(params) >= self.fail_from:
+            raise FloatingPointError("injected fault")
+        return super()._grad_stacked(params, X, y)
+
+
+def test_a_group_whose_vectorised_step_fails_is_retried_client_by_client(digits):
+    model = StackedFailure(fail_from=2)
+    clients = equal_size_clients(model, digits, n_clients=4)
+    config = {"local_epochs": 1, "batch_size": 4, "lr": 0.1, "seed": 0, "server_round": 1}
+
+    outcomes = InProcessClients(clients).fit([0, 1], model.init_params(), config, timeout=None)
+
+    for cid in (0, 1):
+        assert outcomes[cid][0] == "ok"
+        assert np.array_equal(outcomes[cid][1][0], clients[cid].fit(model.init_params(), config)[0])
+
+
+def test_when_every_client_of_a_group_fails_each_is_reported_by_id(digits):
+    model = StackedFailure(fail_from=1)
+    clients = equal_size_clients(model, digits, n_clients=4)
+    config = {"local_epochs": 1, "batch_size": 4, "lr": 0.1, "seed": 0, "server_round": 1}
+
+    outcomes = InProcessClients(clients).fit([0, 1], model.init_params(), config, timeout=None)
+
+    assert outcomes == {cid: ("error", f"client {cid} raised FloatingPointError: injected fault")
+                        for cid in (0, 1)}
 
 
 def test_resuming_from_a_checkpoint_ends_bit_identical(setup, tmp_path):

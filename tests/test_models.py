@@ -228,3 +228,19 @@ def test_gradient_only_path_equals_loss_and_gradient(name, l2, rng):
     params = rng.normal(size=model.n_params)
 
     np.testing.assert_allclose(model._grad(params, X, y), model.grad(params, X, y), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("n_models, n_samples", [(1, 1), (1, 7), (4, 1), (4, 7)])
+def test_stacked_gradient_row_k_is_bit_for_bit_the_gradient_of_model_k(name, l2, n_models, n_samples, rng):
+    model = make_model(name, l2)
+    X = rng.normal(size=(n_models, n_samples, N_FEATURES))
+    y = np.stack([make_targets(model, rng, n_samples) for _ in range(n_models)])
+    params = rng.normal(size=(n_models, model.n_params))
+
+    stacked = model._grad_stacked(params, X, y)
+
+    assert stacked.shape == (n_models, model.n_params)
+    for k in range(n_models):
+        assert np.array_equal(stacked[k], model._grad(params[k], X[k], y[k]))
