@@ -36,7 +36,7 @@ SETTINGS = {  # name: (E, B) for FedAvg; FedSGD is E = 1, B = inf
     "FedSGD": None, "FedAvg E=1 B=10": (1, 10), "FedAvg E=5 B=10": (5, 10),
     "FedAvg E=20 B=10": (20, 10), "FedAvg E=5 B=inf": (5, math.inf), "FedAvg E=20 B=inf": (20, math.inf),
 }
-LEARNING_RATES = {"FedSGD": (0.5, 1.0, 2.0, 4.0), "default": (0.1, 0.2, 0.5)}
+LEARNING_RATES = {"FedSGD": (0.5, 1.0, 2.0, 4.0, 8.0, 16.0), "default": (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)}
 BUDGET = {"FedSGD": 1500, "default": 200}
 
 

@@ -277,7 +277,8 @@ class MLP(Model):
         parts, start, lead = [], 0, params.shape[:-1]
         for shape in self._shapes:
             size = int(np.prod(shape))
-            parts.append(params[..., start:start + size].reshape(lead + (shape if len(shape) == 2 else (1,) + shape)))
+            view = shape if len(shape) == 2 else (1,) + shape
+            parts.append(params[..., start:start + size].reshape(lead + view))
             start += size
         return parts
 
