@@ -129,8 +129,12 @@ SCRIPT = textwrap.dedent("""
 def test_ctrl_c_on_a_terminal_leaves_no_process_and_no_shared_memory(start_method, tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
+    # A terminal's foreground program has SIGINT at its default. pytest itself may run with
+    # SIGINT ignored (a non-interactive shell ignores it in background jobs), and an ignored
+    # signal is inherited across exec: Python would then never raise KeyboardInterrupt.
     run = subprocess.Popen([sys.executable, str(script), start_method], stdout=subprocess.PIPE,
-                           text=True, start_new_session=True)
+                           text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     worker_pids = [int(pid) for pid in run.stdout.readline().split()]
 
     os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C does: SIGINT to the whole foreground group

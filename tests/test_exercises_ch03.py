@@ -1,12 +1,9 @@
 import numpy as np
 import pytest
+from exercise_helpers import assert_hint, raises
 
 import flcourse as fl
 from flcourse.exercises import ch03
-
-
-def raises(*args):
-    raise ValueError("boom")
 
 
 # Exercise 1: the weighted average of shard gradients
@@ -35,8 +32,7 @@ def test_exercise_1_names_the_mistake(combine, hint, capsys):
         return combine(*shard_gradients(model, params, X, y, partition))
 
     assert ch03.exercise_1(answer) is False
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet.") and hint in out
+    assert_hint(capsys, hint)
 
 
 @pytest.mark.parametrize("answer", [
@@ -76,8 +72,7 @@ def test_exercise_2_accepts_closed_form(capsys):
 ])
 def test_exercise_2_names_the_mistake(answer, hint, capsys):
     assert ch03.exercise_2(answer) is False
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet.") and hint in out
+    assert_hint(capsys, hint)
 
 
 def test_exercise_2_turns_an_exception_into_a_hint(capsys):
@@ -125,8 +120,7 @@ def test_exercise_3_restores_gradient_descent_after_an_exception():
 ])
 def test_exercise_3_names_the_mistake(answer, hint, capsys):
     assert ch03.exercise_3(answer) is False
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet.") and hint in out
+    assert_hint(capsys, hint)
 
 
 def test_exercise_3_turns_an_exception_into_a_hint(capsys):
@@ -148,8 +142,7 @@ def test_exercise_4_accepts_weighted_average(capsys):
 ])
 def test_exercise_4_names_the_mistake(answer, hint, capsys):
     assert ch03.exercise_4(answer) is False
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet.") and hint in out
+    assert_hint(capsys, hint)
 
 
 def test_exercise_4_turns_an_exception_into_a_hint(capsys):

@@ -1,17 +1,9 @@
 import numpy as np
 import pytest
+from exercise_helpers import assert_hint, raises
 
 import flcourse as fl
 from flcourse.exercises import ch04
-
-
-def raises(*args):
-    raise ValueError("boom")
-
-
-def assert_hint(capsys, hint):
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet.") and hint in out, out
 
 
 # Exercise 1: bytes per step, parameter server and ring

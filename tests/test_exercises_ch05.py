@@ -2,19 +2,11 @@ import math
 
 import numpy as np
 import pytest
+from exercise_helpers import assert_hint, raises
 
 import flcourse as fl
 from flcourse.exercises import ch05
 from flcourse.federated import InvalidUpdateError, check_update
-
-
-def raises(*args):
-    raise ValueError("boom")
-
-
-def assert_hint(capsys, hint):
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet.") and hint in out, out
 
 
 # Exercise 1: clients selected and bytes moved in one round
