@@ -6,13 +6,14 @@ Every message has one shape, so a learner always knows what was wrong:
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 
 def check_scalar(value, name: str, owner: str, kind: type = float, *, low=None, high=None,
-                 closed: str = "neither"):
+                 closed: str = "neither", allow_inf: bool = False):
     """Return ``value`` if it is a number of ``kind`` inside the interval, else raise.
 
     Parameters
@@ -27,37 +28,62 @@ def check_scalar(value, name: str, owner: str, kind: type = float, *, low=None, 
         Bounds of the interval; ``None`` means unbounded.
     closed : {"neither", "left", "right", "both"}
         Which bounds belong to the interval.
+    allow_inf : bool, default=False
+        Accept ``inf`` (or ``-inf``) as a value on an unbounded side, for the few parameters
+        where infinity means "no limit". Otherwise non-finite values are refused: nan always.
     """
-    interval = _interval_text(low, high, closed)
+    interval = _interval_text(low, high, closed, allow_inf)
     expected = f"{'an int' if kind is int else 'a float'} in {interval}"
     real = numbers.Integral if kind is int else numbers.Real
     if isinstance(value, bool) or not isinstance(value, real):
         raise TypeError(f"The {name!r} parameter of {owner} must be {expected}. "
                         f"Got {value!r} of type {type(value).__name__} instead.")
-    if not np.isfinite(value) and not (high is None and value == np.inf):
-        raise ValueError(f"The {name!r} parameter of {owner} must be {expected}. Got {value!r} instead.")
+    finite = _is_finite(value)
     below = low is not None and (value < low or (value == low and closed in ("neither", "right")))
     above = high is not None and (value > high or (value == high and closed in ("neither", "left")))
-    if below or above:
+    if (not finite and not (allow_inf and value in (np.inf, -np.inf))) or below or above:
         raise ValueError(f"The {name!r} parameter of {owner} must be {expected}. Got {value!r} instead.")
     return value
 
 
-def _interval_text(low, high, closed: str) -> str:
-    left = "[" if closed in ("left", "both") and low is not None else "("
-    right = "]" if closed in ("right", "both") and high is not None else ")"
+def _is_finite(value) -> bool:
+    """Whether a real number is finite; Python ints and fractions of any size are."""
+    if isinstance(value, numbers.Integral):
+        return True
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # a Fraction too large for a float is still finite
+        return True
+
+
+def _interval_text(low, high, closed: str, allow_inf: bool = False) -> str:
+    left = "[" if (closed in ("left", "both") and low is not None) or (allow_inf and low is None) else "("
+    right = "]" if (closed in ("right", "both") and high is not None) or (allow_inf and high is None) else ")"
     low_text = "-inf" if low is None else f"{low:g}"
     high_text = "inf" if high is None else f"{high:g}"
     return f"{left}{low_text}, {high_text}{right}"
 
 
+def as_real_array(value, name: str, owner: str) -> np.ndarray:
+    """Return ``value`` as a float64 array; raise ``TypeError`` unless it holds real numbers.
+
+    Complex numbers and None are refused rather than cast (to a real part and to nan).
+    """
+    try:
+        array = np.asarray(value)
+        if np.iscomplexobj(array):
+            raise TypeError("complex numbers are not real")
+        if array.dtype == object and any(item is None for item in array.flat):
+            raise TypeError("None is not a number")  # numpy would cast it to nan
+        return array.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"The {name!r} parameter of {owner} must be an array of real numbers. "
+                        f"Got {type(value).__name__} instead ({error}).") from None
+
+
 def check_X(X, owner: str, n_features: int | None = None, name: str = "X") -> np.ndarray:
     """Return ``X`` as a finite float64 array of shape (n_samples, n_features), else raise."""
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"The {name!r} parameter of {owner} must be an array of numbers. "
-                        f"Got {type(X).__name__} instead ({error}).") from None
+    X = as_real_array(X, name, owner)
     if X.ndim != 2:
         raise ValueError(f"The {name!r} parameter of {owner} must be a 2-D array of shape "
                          f"(n_samples, n_features). Got an array of shape {X.shape} instead.")
@@ -87,13 +113,23 @@ def check_y(y, owner: str, n_samples: int, n_classes: int | None = None, name: s
     if y.shape[0] != n_samples:
         raise ValueError(f"The {name!r} parameter of {owner} must have one entry per row of X "
                          f"({n_samples}). Got {y.shape[0]} entries instead.")
+    real = np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)
     if n_classes is None:
-        if not np.issubdtype(y.dtype, np.number) or not np.isfinite(y).all():
-            raise ValueError(f"The {name!r} parameter of {owner} must hold finite real targets.")
+        if not real:
+            raise ValueError(f"The {name!r} parameter of {owner} must hold finite real targets. "
+                             f"Got values of dtype {y.dtype} instead.")
+        if not np.isfinite(y).all():
+            bad = np.flatnonzero(~np.isfinite(y))[0]
+            raise ValueError(f"The {name!r} parameter of {owner} must hold finite real targets. "
+                             f"Got {y[bad]} at position {bad} instead.")
         return y.astype(np.float64, copy=False)
-    if not np.issubdtype(y.dtype, np.number) or (y.size and not np.all(y == np.round(y))):
+    if not real:
         raise ValueError(f"The {name!r} parameter of {owner} must hold integer class labels. "
                          f"Got values of dtype {y.dtype} instead.")
+    if y.size and not np.all(y == np.round(y)):
+        bad = np.flatnonzero(y != np.round(y))[0]
+        raise ValueError(f"The {name!r} parameter of {owner} must hold integer class labels. "
+                         f"Got {y[bad]} at position {bad} instead.")
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         bad = y[(y < 0) | (y >= n_classes)][0]
         raise ValueError(f"The {name!r} parameter of {owner} must hold labels in [0, {n_classes - 1}] "
@@ -103,7 +139,7 @@ def check_y(y, owner: str, n_samples: int, n_classes: int | None = None, name: s
 
 def check_params(params, n_params: int, owner: str, name: str = "params") -> np.ndarray:
     """Return ``params`` as a float64 vector of length ``n_params``, else raise."""
-    params = np.asarray(params, dtype=np.float64)
+    params = as_real_array(params, name, owner)
     if params.shape != (n_params,):
         raise ValueError(f"The {name!r} parameter of {owner} must be a flat vector of shape "
                          f"({n_params},). Got an array of shape {params.shape} instead.")
@@ -117,15 +153,87 @@ def check_rng(seed, owner: str, name: str = "seed") -> np.random.Generator:
     """Return a ``numpy.random.Generator`` from an int seed, a Generator or None."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0):
+    if seed is None or _is_seed_int(seed):
         return np.random.default_rng(seed)
-    raise TypeError(f"The {name!r} parameter of {owner} must be a non-negative int, a "
-                    f"numpy.random.Generator or None. Got {seed!r} instead.")
+    raise _seed_error(seed, owner, name)
+
+
+def derived_rng(seed, key: int, owner: str, name: str = "seed") -> np.random.Generator:
+    """Return a generator for one purpose (``key``) derived from ``seed``, without using it up.
+
+    A derived stream is independent of the seed's own stream, and making or drawing from it does
+    not shift the seed's own stream: a caller can take, say, initial parameters from
+    ``derived_rng(seed, 1, ...)`` and still draw minibatches from ``check_rng(seed, ...)``
+    exactly as if it had not.
+
+    Parameters
+    ----------
+    seed : int, numpy.random.Generator or None
+        An int gives ``default_rng([seed, key])``, so each key has its own reproducible stream.
+        A Generator gives a child of its ``SeedSequence`` (``seed_seq.spawn(1)[0]``; ``key`` is
+        then unused and each call gives a new child); a Generator without a SeedSequence (built
+        on a legacy bit generator) gives a child seeded by one draw from it, which does advance it.
+        None gives an unseeded generator.
+    key : int
+        Which purpose the stream serves, e.g. 1 for initial parameters.
+    owner, name : str
+        For the error message, as in :func:`check_rng`.
+    """
+    if isinstance(seed, np.random.Generator):
+        seed_seq = getattr(seed.bit_generator, "seed_seq", None)
+        if isinstance(seed_seq, np.random.SeedSequence):
+            return np.random.default_rng(seed_seq.spawn(1)[0])
+        return np.random.default_rng(int(seed.integers(2**63)))
+    if seed is None:
+        return np.random.default_rng()
+    if _is_seed_int(seed):
+        return np.random.default_rng([seed, key])
+    raise _seed_error(seed, owner, name)
+
+
+def _is_seed_int(seed) -> bool:
+    return isinstance(seed, numbers.Integral) and not isinstance(seed, bool) and seed >= 0
+
+
+def _seed_error(seed, owner, name) -> TypeError:
+    return TypeError(f"The {name!r} parameter of {owner} must be a non-negative int, a "
+                     f"numpy.random.Generator or None. Got {seed!r} instead.")
 
 
 def check_choice(value, name: str, owner: str, choices) -> object:
     """Return ``value`` if it is one of ``choices``, else raise."""
-    if value not in choices:
+    try:
+        known = value in choices
+    except TypeError:  # an unhashable value is in no set of choices
+        known = False
+    if not known:
         raise ValueError(f"The {name!r} parameter of {owner} must be one of {sorted(choices)}. "
                          f"Got {value!r} instead.")
+    return value
+
+
+def check_bool(value, name: str, owner: str) -> bool:
+    """Return ``value`` as a bool if it is a Python or numpy bool, else raise ``TypeError``.
+
+    Truthiness is not enough: ``fit_intercept="no"`` must not mean True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"The {name!r} parameter of {owner} must be a bool (True or False). "
+                        f"Got {value!r} of type {type(value).__name__} instead.")
+    return bool(value)
+
+
+def check_optional_callable(value, name: str, owner: str):
+    """Return ``value`` if it is callable or None, else raise ``TypeError``."""
+    if value is not None and not callable(value):
+        raise TypeError(f"The {name!r} parameter of {owner} must be callable or None. "
+                        f"Got {value!r} of type {type(value).__name__} instead.")
+    return value
+
+
+def check_optional_str(value, name: str, owner: str):
+    """Return ``value`` if it is a str or None, else raise ``TypeError``."""
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"The {name!r} parameter of {owner} must be a str or None. "
+                        f"Got {value!r} of type {type(value).__name__} instead.")
     return value

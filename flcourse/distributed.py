@@ -14,12 +14,15 @@ from itertools import islice
 
 import numpy as np
 
-from ._validation import check_choice, check_rng, check_scalar
-from .models import Model
-from .optim import minibatches, record
-from .partition import check_partition
+from ._validation import (check_choice, check_optional_callable, check_optional_str, check_rng,
+                          check_scalar, derived_rng)
+from .models import Model, check_model
+from .optim import check_eval_set, check_finite, minibatches, record
+from .partition import check_index_partition
 
 BYTES_PER_FLOAT = 8
+MAX_TIMEOUT = 86_400.0  # seconds: a day; longer (or inf) would overflow the OS's wait calls
+BACKEND_NAMES = {"in-process", "processes", "dask"}
 
 
 @dataclass
@@ -107,10 +110,13 @@ class DataParallelSGD:
     scheduler_address : str or None
         For ``backend="dask"``: a running scheduler ("tcp://host:8786"); None starts a
         LocalCluster on this machine.
-    timeout : float, default=60.0
-        Seconds a step may take before a silent worker is declared hung.
+    timeout : float in (0, 86400], default=60.0
+        Seconds a step may take before a silent worker is declared hung (at most a day,
+        ``MAX_TIMEOUT``: the operating system's wait calls overflow beyond that).
     seed : int, Generator or None
-        Drives the order of the minibatches, exactly as in :func:`sgd`.
+        Drives the order of the minibatches, exactly as in :func:`sgd`, and, when :meth:`fit`
+        gets no ``params``, the model's initial parameters (from a derived stream, see
+        :func:`~flcourse._validation.derived_rng`, so the minibatch order stays serial SGD's).
 
     Attributes
     ----------
@@ -143,17 +149,21 @@ class DataParallelSGD:
 
     def fit(self, X, y, *, n_steps: int, partition=None, params=None, eval_set=None,
             eval_every: int | None = None, callback=None) -> "DataParallelSGD":
-        """Run ``n_steps`` synchronous steps from ``params`` (default: ``model.init_params()``).
+        """Run ``n_steps`` synchronous steps from ``params``.
 
-        ``partition`` (a list of ``n_workers`` index arrays) says which rows each worker holds;
-        by default the rows are cut into ``n_workers`` contiguous near-equal shards.
-        ``callback(step, trainer)``, if given, is called after every step.
+        ``params`` defaults to ``model.init_params(seed=derived_rng(seed, 1, ...))``: zeros for
+        linear models, and for an MLP weights that are the same on every run with the same seed.
+        ``partition`` (a list of ``n_workers`` integer index arrays that hold every row once) says
+        which rows each worker holds; by default the rows are cut into ``n_workers`` contiguous
+        near-equal shards. ``eval_set`` is a pair (X_test, y_test); the history is recorded every
+        ``eval_every`` steps (default: n_steps // 10, at least 1) and after the last.
+        ``callback(step, trainer)``, if given, is called after every step. Raises
+        ``FloatingPointError`` as soon as the parameters stop being finite.
         """
-        start = self.model.init_params() if params is None else params
-        params, X, y = self.model.check_inputs(start, X, y, "DataParallelSGD.fit")
-        partition = self._check(len(y), n_steps, partition)
-        eval_every = eval_every or max(1, n_steps // 10)
-        batches = islice(minibatches(len(y), self.batch_size, n_epochs=n_steps, seed=check_rng(self.seed, "DataParallelSGD")), n_steps)
+        params, X, y, partition, eval_set, eval_every = self._check_fit(
+            X, y, n_steps, partition, params, eval_set, eval_every, callback)
+        seed = check_rng(self.seed, "DataParallelSGD")
+        batches = islice(minibatches(len(y), self.batch_size, n_epochs=n_steps, seed=seed), n_steps)
         self.backend_ = backend = self._make_backend()
         self.history_, totals = {}, np.zeros(3)
         self.step_seconds_ = {"compute": [], "wall": []}
@@ -162,10 +172,7 @@ class DataParallelSGD:
             backend.start(self.model, make_shards(X, y, partition), self.aggregation)
             self.traffic_ = traffic_per_step(self.model.n_params, self.n_workers, self.aggregation)
             for step, batch in enumerate(batches, start=1):
-                params, seconds = self._step(backend, params, batch)
-                totals += [self.traffic_["total"], *seconds]
-                self.step_seconds_["compute"].append(seconds[0])
-                self.step_seconds_["wall"].append(seconds[1])
+                params = self._step(backend, params, batch, step, totals)
                 if step % eval_every == 0 or step == n_steps:
                     self._record(params, X, y, eval_set, step, totals)
                 if callback is not None:
@@ -173,28 +180,55 @@ class DataParallelSGD:
         self.params_ = params
         return self
 
-    def _step(self, backend, params, batch):
+    def _step(self, backend, params, batch, step, totals):
+        """One synchronous step: the workers' gradient sums, the update, the bookkeeping."""
         started = time.perf_counter()
         gradient_sum, compute_seconds = backend.reduce_gradients(params, batch)
         params = params - self.lr * gradient_sum / len(batch)
-        return params, (compute_seconds, time.perf_counter() - started)
+        seconds = (compute_seconds, time.perf_counter() - started)
+        check_finite(params, self.lr, "DataParallelSGD", f"step {step}")
+        totals += [self.traffic_["total"], *seconds]
+        self.step_seconds_["compute"].append(seconds[0])
+        self.step_seconds_["wall"].append(seconds[1])
+        return params
 
     def _record(self, params, X, y, eval_set, step, totals):
         record(self.history_, self.model, params, X, y, eval_set, step=step)
         for key, value in zip(("bytes_sent", "compute_seconds", "wall_seconds"), totals):
             self.history_.setdefault(key, []).append(float(value))
 
-    def _check(self, n_samples, n_steps, partition):
-        owner = "DataParallelSGD"
-        check_scalar(self.n_workers, "n_workers", owner, int, low=1, high=n_samples, closed="both")
-        check_scalar(self.batch_size, "batch_size", owner, int, low=self.n_workers, closed="left")
-        check_scalar(self.lr, "lr", owner, low=0)
-        check_scalar(self.timeout, "timeout", owner, low=0)
-        check_scalar(n_steps, "n_steps", "DataParallelSGD.fit", int, low=0, closed="left")
-        check_choice(self.aggregation, "aggregation", owner, {"server", "ring"})
+    def _check_fit(self, X, y, n_steps, partition, params, eval_set, eval_every, callback):
+        """Check the constructor's arguments and fit's; return fit's, converted."""
+        self._check_settings()
+        owner = "DataParallelSGD.fit"
+        if params is None:
+            params = self.model.init_params(seed=derived_rng(self.seed, 1, "DataParallelSGD"))
+        params, X, y = self.model.check_inputs(params, X, y, owner)
+        n_workers, batch_size = self.n_workers, self.batch_size
+        check_scalar(n_workers, "n_workers", "DataParallelSGD", int, low=1, high=len(y), closed="both")
+        check_scalar(batch_size, "batch_size", "DataParallelSGD", int, low=n_workers, closed="left")
+        check_scalar(n_steps, "n_steps", owner, int, low=0, closed="left")
+        eval_every = max(1, n_steps // 10) if eval_every is None else eval_every
+        check_scalar(eval_every, "eval_every", owner, int, low=1, closed="left")
+        check_optional_callable(callback, "callback", owner)
+        eval_set = check_eval_set(self.model, eval_set, owner)
         if partition is None:
-            return np.array_split(np.arange(n_samples), self.n_workers)
-        return check_worker_partition(partition, self.n_workers, n_samples)
+            partition = np.array_split(np.arange(len(y)), self.n_workers)
+        else:
+            partition = check_worker_partition(partition, self.n_workers, len(y))
+        return params, X, y, partition, eval_set, eval_every
+
+    def _check_settings(self):
+        """Check the constructor's arguments that do not depend on the data."""
+        owner = "DataParallelSGD"
+        check_model(self.model, owner)
+        check_scalar(self.lr, "lr", owner, low=0)
+        check_scalar(self.timeout, "timeout", owner, low=0, high=MAX_TIMEOUT, closed="right")
+        check_choice(self.aggregation, "aggregation", owner, {"server", "ring"})
+        check_backend(self.backend, owner)
+        check_optional_str(self.start_method, "start_method", owner)
+        check_optional_str(self.scheduler_address, "scheduler_address", owner)
+        check_rng(self.seed, owner)
 
     def _make_backend(self):
         from .backends import make_backend
@@ -208,18 +242,37 @@ class DataParallelSGD:
                 f"aggregation={self.aggregation!r})")
 
 
+def check_backend(backend, owner: str = "DataParallelSGD"):
+    """Return ``backend`` if it is a back-end name or a back-end object, else raise.
+
+    A back-end object is a context manager with ``start(model, shards, aggregation)`` and
+    ``reduce_gradients(params, batch)`` methods (see :mod:`flcourse.backends`).
+    """
+    if isinstance(backend, str):
+        return check_choice(backend, "backend", owner, BACKEND_NAMES)
+    needed = ("start", "reduce_gradients", "__enter__", "__exit__")
+    missing = [name for name in needed if not callable(getattr(backend, name, None))]
+    if missing:
+        raise TypeError(f"The 'backend' parameter of {owner} must be one of {sorted(BACKEND_NAMES)} "
+                        f"or a back-end object (a context manager with start and reduce_gradients "
+                        f"methods). Got {backend!r} of type {type(backend).__name__}, which has no "
+                        f"{', '.join(missing)}, instead.")
+    return backend
+
+
 def check_worker_partition(partition, n_workers: int, n_samples: int) -> list[np.ndarray]:
-    """Check that ``partition`` gives each of ``n_workers`` workers a non-empty shard."""
+    """Return ``partition`` as int64 index arrays if it gives each of ``n_workers`` workers a
+    non-empty shard and each of the ``n_samples`` rows to exactly one worker, else raise."""
     owner = "DataParallelSGD.fit"
-    if len(partition) != n_workers:
+    parts = check_index_partition(partition, n_samples, owner, cover=False)
+    if len(parts) != n_workers:
         raise ValueError(f"The 'partition' parameter of {owner} must hold one index array per "
-                         f"worker ({n_workers}). Got {len(partition)} arrays instead.")
-    for worker, part in enumerate(partition):
+                         f"worker ({n_workers}). Got {len(parts)} arrays instead.")
+    for worker, part in enumerate(parts):
         if len(part) == 0:
             raise ValueError(f"The 'partition' parameter of {owner} must give every worker at "
                              f"least one sample. Got 0 samples for worker {worker} instead.")
-    check_partition(partition, n_samples)
-    return [np.asarray(part, dtype=np.int64) for part in partition]
+    return check_index_partition(parts, n_samples, owner)
 
 
 def traffic_per_step(n_params: int, n_workers: int, aggregation: str) -> dict:

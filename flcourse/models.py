@@ -14,7 +14,8 @@ import inspect
 
 import numpy as np
 
-from ._validation import check_params, check_rng, check_scalar, check_X, check_y
+from ._validation import (as_real_array, check_bool, check_params, check_rng, check_scalar, check_X,
+                          check_y)
 
 
 class Model:
@@ -121,7 +122,7 @@ class LinearRegression(Model):
 
     def __init__(self, *, n_features: int, fit_intercept: bool = True, l2: float = 0.0):
         self.n_features = check_scalar(n_features, "n_features", "LinearRegression", int, low=1, closed="left")
-        self.fit_intercept = bool(fit_intercept)
+        self.fit_intercept = check_bool(fit_intercept, "fit_intercept", "LinearRegression")
         self.l2 = check_scalar(l2, "l2", "LinearRegression", low=0, closed="left")
         self.n_params = n_features + int(self.fit_intercept)
 
@@ -225,7 +226,7 @@ class SoftmaxRegression(Model):
         return loss + penalty, self._grad_from_logits(X, d_logits, penalty_grad)
 
     def _grad(self, params, X, y):
-        d_logits = minus_labels(softmax(self._logits(params, X)), y)
+        d_logits = minus_labels(_softmax(self._logits(params, X)), y)
         return self._grad_from_logits(X, d_logits, self._penalty_grad(params))
 
     _grad_stacked = _grad  # every step above broadcasts over a leading axis K
@@ -300,7 +301,7 @@ class MLP(Model):
 
     def _grad(self, params, X, y):
         hidden, logits = self._forward(params, X)
-        d_logits = minus_labels(softmax(logits), y)
+        d_logits = minus_labels(_softmax(logits), y)
         return self._backward(params, X, hidden, d_logits) + self._penalty_grad(params)
 
     _grad_stacked = _grad  # every step above broadcasts over a leading axis K
@@ -340,21 +341,53 @@ def minus_labels(probs, y):
 
 
 def sigmoid(z) -> np.ndarray:
-    """Logistic function 1 / (1 + e^-z), without overflow for large |z|."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=np.float64)))
+    """Logistic function 1 / (1 + e^-z), without overflow for large |z|; ``z`` any array-like."""
+    return 0.5 * (1.0 + np.tanh(0.5 * as_real_array(z, "z", "sigmoid")))
 
 
 def softmax(logits) -> np.ndarray:
-    """Softmax over the last axis, e.g. of shape (n_samples, n_classes), without overflow."""
+    """Softmax over the last axis, e.g. of shape (n_samples, n_classes), without overflow.
+
+    ``logits`` is any array-like of real numbers with at least one entry on its last axis;
+    the result is float64.
+    """
+    logits = as_real_array(logits, "logits", "softmax")
+    if logits.ndim == 0 or logits.shape[-1] == 0:
+        raise ValueError(f"The 'logits' parameter of softmax must have at least one axis with at "
+                         f"least one entry on the last. Got an array of shape {logits.shape} instead.")
+    return _softmax(logits)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """:func:`softmax` unchecked, for the models' training steps (a float array in, always)."""
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def one_hot(y, n_classes: int) -> np.ndarray:
-    """Return an array of shape (len(y), n_classes) with a 1 in column y[i] of row i."""
+    """Return an array of shape (len(y), n_classes) with a 1 in column y[i] of row i.
+
+    ``y`` is a 1-D array-like of integer labels in [0, n_classes); whole floats such as 2.0 count
+    as integers, anything else (-1, 1.5, n_classes) is refused rather than wrapped or truncated.
+    """
+    check_scalar(n_classes, "n_classes", "one_hot", int, low=1, closed="left")
+    y = np.asarray(y)
+    y = check_y(y, "one_hot", len(y) if y.ndim else 0, n_classes)
     encoded = np.zeros((len(y), n_classes))
     encoded[np.arange(len(y)), y] = 1.0
     return encoded
+
+
+def check_model(model, owner: str, name: str = "model") -> Model:
+    """Return ``model`` if it is a flcourse :class:`Model` instance, else raise ``TypeError``."""
+    if isinstance(model, Model):
+        return model
+    if isinstance(model, type):
+        got = f"the class {model.__name__} (instantiate it, hyper-parameters as keywords)"
+    else:
+        got = f"{model!r} of type {type(model).__name__}"
+    raise TypeError(f"The {name!r} parameter of {owner} must be a flcourse Model instance, such as "
+                    f"SoftmaxRegression(n_features=64, n_classes=10). Got {got} instead.")
 
 
 def check_gradient(model: Model, params, X, y, eps: float = 1e-6) -> float:
@@ -363,7 +396,7 @@ def check_gradient(model: Model, params, X, y, eps: float = 1e-6) -> float:
     The error is ||g - g_fd|| / max(||g|| + ||g_fd||, 1e-12); below 1e-6 means the analytic
     gradient is right. Costs two loss evaluations per parameter. See notebook 01.
     """
-    params, X, y = model.check_inputs(params, X, y, "check_gradient")
+    params, X, y = check_model(model, "check_gradient").check_inputs(params, X, y, "check_gradient")
     check_scalar(eps, "eps", "check_gradient", low=0, closed="neither")
     analytic = model._loss_grad(params, X, y)[1]
     numeric = np.empty_like(params)

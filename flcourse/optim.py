@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._validation import check_rng, check_scalar
-from .models import Model
+from ._validation import check_bool, check_rng, check_scalar, check_X, check_y
+from .models import Model, check_model
 
 
 def minibatches(n_samples: int, batch_size: int, *, n_epochs: int = 1, seed=None,
@@ -25,6 +25,7 @@ def minibatches(n_samples: int, batch_size: int, *, n_epochs: int = 1, seed=None
     check_scalar(n_samples, "n_samples", "minibatches", int, low=1, closed="left")
     check_scalar(batch_size, "batch_size", "minibatches", int, low=1, closed="left")
     check_scalar(n_epochs, "n_epochs", "minibatches", int, low=0, closed="left")
+    check_bool(shuffle, "shuffle", "minibatches")
     rng = check_rng(seed, "minibatches")
     for _ in range(n_epochs):
         yield from epoch_batches(n_samples, batch_size, rng if shuffle else None)
@@ -63,10 +64,10 @@ def sgd(model: Model, params, X, y, *, lr: float, batch_size: int, n_epochs: int
         ``epoch``, ``train_loss``, ``train_<score>`` and, with ``eval_set``, ``test_loss``,
         ``test_<score>``, where <score> is ``accuracy`` or ``r2``; entry 0 is before training.
     """
-    params, X, y = model.check_inputs(params, X, y, "sgd")
+    params, X, y = check_model(model, "sgd").check_inputs(params, X, y, "sgd")
     check_scalar(lr, "lr", "sgd", low=0)
     check_scalar(batch_size, "batch_size", "sgd", int, low=1, closed="left")
-    eval_set = _check_eval_set(model, eval_set, "sgd")
+    eval_set = check_eval_set(model, eval_set, "sgd")
     rng = check_rng(seed, "sgd")
     history = {}
     record(history, model, params, X, y, eval_set, epoch=0)
@@ -85,11 +86,11 @@ def gradient_descent(model: Model, params, X, y, *, lr: float, n_steps: int,
     Returns the final parameters and a history like :func:`sgd`'s, keyed by ``step`` and
     recorded every ``eval_every`` steps (and after the last).
     """
-    params, X, y = model.check_inputs(params, X, y, "gradient_descent")
+    params, X, y = check_model(model, "gradient_descent").check_inputs(params, X, y, "gradient_descent")
     check_scalar(lr, "lr", "gradient_descent", low=0)
     check_scalar(n_steps, "n_steps", "gradient_descent", int, low=0, closed="left")
     check_scalar(eval_every, "eval_every", "gradient_descent", int, low=1, closed="left")
-    eval_set = _check_eval_set(model, eval_set, "gradient_descent")
+    eval_set = check_eval_set(model, eval_set, "gradient_descent")
     history = {}
     record(history, model, params, X, y, eval_set, step=0)
     for step in range(1, n_steps + 1):
@@ -118,11 +119,20 @@ def check_finite(params, lr, owner, where) -> None:
                                  f"{where}. Try a smaller learning rate than lr={lr}.")
 
 
-def _check_eval_set(model, eval_set, owner):
+def check_eval_set(model: Model, eval_set, owner: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Return ``eval_set`` as a checked pair (X_test, y_test) for ``model``, or None.
+
+    X_test must be finite with ``model.n_features`` columns and y_test hold one valid target per
+    row; errors name ``eval_set[0]`` or ``eval_set[1]``.
+    """
     if eval_set is None:
         return None
     if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
+        got = type(eval_set).__name__
+        if isinstance(eval_set, (tuple, list)):
+            got = f"a {got} of length {len(eval_set)}"
         raise TypeError(f"The 'eval_set' parameter of {owner} must be a pair (X_test, y_test). "
-                        f"Got {type(eval_set).__name__} instead.")
-    _, X_test, y_test = model.check_inputs(np.zeros(model.n_params), *eval_set, owner)
+                        f"Got {got} instead.")
+    X_test = check_X(eval_set[0], owner, model.n_features, name="eval_set[0]")
+    y_test = check_y(eval_set[1], owner, X_test.shape[0], model.n_classes, name="eval_set[1]")
     return X_test, y_test

@@ -1,15 +1,16 @@
 """Ways to split a training set among clients, and statistics of a split.
 
 A partition is a list of ``n_clients`` integer index arrays into the training set; every
-sample belongs to exactly one client. See notebook 02.
+sample belongs to exactly one client; :func:`check_index_partition` checks that. See notebook 02.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_rng, check_scalar, check_y
+from ._validation import check_bool, check_rng, check_scalar, check_y
 
 
 def iid_partition(n_samples: int, n_clients: int, *, seed=None) -> list[np.ndarray]:
@@ -42,10 +43,11 @@ def dirichlet_partition(y, n_clients: int, *, alpha: float, min_size: int = 1,
     (say 1000) is close to IID; small ``alpha`` (say 0.05) gives each client a few labels.
     """
     owner = "dirichlet_partition"
-    y = check_y(y, owner, len(np.asarray(y)), _n_classes(y))
+    y = _check_labels(y, owner)
     _check_counts(len(y), n_clients, owner)
     check_scalar(alpha, "alpha", owner, low=0)
     check_scalar(min_size, "min_size", owner, int, low=0, high=len(y) // n_clients, closed="both")
+    check_scalar(max_tries, "max_tries", owner, int, low=1, closed="left")
     rng = check_rng(seed, owner)
     for _ in range(max_tries):
         parts = _dirichlet_draw(y, n_clients, alpha, rng)
@@ -76,7 +78,7 @@ def shard_partition(y, n_clients: int, *, shards_per_client: int = 2, seed=None)
     its frequency), so a client holds at most ``shards_per_client`` labels.
     """
     owner = "shard_partition"
-    y = check_y(y, owner, len(np.asarray(y)), _n_classes(y))
+    y = _check_labels(y, owner)
     _check_counts(len(y), n_clients, owner)
     n_shards = n_clients * check_scalar(shards_per_client, "shards_per_client", owner, int, low=1,
                                         closed="left")
@@ -105,40 +107,151 @@ def _shards_per_label(counts, n_shards):
     return shares
 
 
+SPEC_NUMBERS = {"dirichlet": float, "shards": int, "quantity": float}
+
+
 def make_partition(spec: str, y, n_clients: int, *, seed=None) -> list[np.ndarray]:
     """Build a partition from a short text spec.
 
     ``"iid"``, ``"dirichlet:ALPHA"``, ``"shards:SHARDS_PER_CLIENT"`` or ``"quantity:BETA"``,
-    for example ``"dirichlet:0.3"`` or ``"shards:2"``.
+    for example ``"dirichlet:0.3"`` or ``"shards:2"``. A number that does not parse is reported
+    as a bad spec; any other error comes from the partitioner, with its own message.
     """
-    kind, _, arg = str(spec).partition(":")
+    kind, number = _parse_spec(spec)
+    y = _check_1d(y, "make_partition")
     makers = {
         "iid": lambda: iid_partition(len(y), n_clients, seed=seed),
-        "dirichlet": lambda: dirichlet_partition(y, n_clients, alpha=float(arg), seed=seed),
-        "shards": lambda: shard_partition(y, n_clients, shards_per_client=int(arg), seed=seed),
-        "quantity": lambda: quantity_skew_partition(len(y), n_clients, beta=float(arg), seed=seed),
+        "dirichlet": lambda: dirichlet_partition(y, n_clients, alpha=number, seed=seed),
+        "shards": lambda: shard_partition(y, n_clients, shards_per_client=number, seed=seed),
+        "quantity": lambda: quantity_skew_partition(len(y), n_clients, beta=number, seed=seed),
     }
-    needs_arg = kind != "iid"
-    if kind not in makers or needs_arg != bool(arg):
+    return makers[kind]()
+
+
+def _parse_spec(spec):
+    """(kind, number) from "kind:number"; (kind, None) for "iid"."""
+    kind, _, arg = str(spec).partition(":")
+    if kind not in ("iid", *SPEC_NUMBERS) or (kind != "iid") != bool(arg):
         raise ValueError(f"The 'spec' parameter of make_partition must be one of 'iid', "
                          f"'dirichlet:ALPHA', 'shards:N', 'quantity:BETA'. Got {spec!r} instead.")
+    if kind == "iid":
+        return kind, None
     try:
-        return makers[kind]()
-    except ValueError as error:
-        if "parameter" in str(error):
-            raise
+        return kind, SPEC_NUMBERS[kind](arg)
+    except ValueError:
         raise ValueError(f"The 'spec' parameter of make_partition has a bad number after "
                          f"'{kind}:'. Got {spec!r} instead.") from None
 
 
+def check_index_partition(partition, n_samples: int, owner: str, *, name: str = "partition",
+                          cover: bool = True) -> list[np.ndarray]:
+    """Return the parts of ``partition`` as int64 index arrays; raise unless they are valid.
+
+    Valid means: a sequence of 1-D integer arrays (or lists) of indices in ``[0, n_samples)``,
+    each sample in at most one part and, with ``cover=True``, every sample in some part. Float
+    arrays are refused even when their values are whole (casting would silently truncate 0.5),
+    boolean masks are refused, and negative indices are refused rather than counted from the
+    end. Empty parts of any dtype are fine.
+
+    Parameters
+    ----------
+    partition : sequence of 1-D integer array-likes
+    n_samples : int
+        Size of the set the indices point into.
+    owner, name : str
+        The function or class checking, and the parameter's name, for error messages.
+    cover : bool, default=True
+        Also require every sample to be in some part (False: a subset, as for a sample of clients).
+
+    Returns
+    -------
+    parts : list of ndarrays of dtype int64
+    """
+    check_scalar(n_samples, "n_samples", owner, int, low=0, closed="left")
+    check_bool(cover, "cover", "check_index_partition")
+    parts = [_index_array(part, k, owner, name) for k, part in enumerate(_iterate(partition, owner, name))]
+    for k, part in enumerate(parts):
+        _check_range(part, k, n_samples, owner, name)
+    parts = [part.astype(np.int64, copy=False) for part in parts]
+    _check_each_once(parts, n_samples, owner, name, cover)
+    return parts
+
+
+def _iterate(partition, owner, name):
+    """``partition`` itself if it can be a sequence of parts, else raise ``TypeError``."""
+    scalar = isinstance(partition, np.ndarray) and partition.ndim == 0
+    if scalar or isinstance(partition, (str, bytes, dict)) or not isinstance(partition, Iterable):
+        raise TypeError(f"The {name!r} parameter of {owner} must be a sequence of 1-D integer index "
+                        f"arrays, one per part. Got {partition!r} of type {type(partition).__name__} "
+                        f"instead.")
+    return partition
+
+
+def _index_array(part, k, owner, name) -> np.ndarray:
+    """Part ``k`` as a 1-D integer array (empty parts as int64), else raise."""
+    start = f"The {name!r} parameter of {owner} must be a sequence of 1-D integer index arrays."
+    try:
+        array = np.asarray(part)
+    except ValueError as error:  # ragged nested lists
+        raise TypeError(f"{start} Got {type(part).__name__} as part {k}, not an array ({error}), "
+                        f"instead.") from None
+    if array.ndim == 0:
+        raise TypeError(f"{start} Got {part!r} of type {type(part).__name__} as part {k} instead "
+                        f"(a partition with one part is a list holding one array: [part]).")
+    if array.ndim != 1:
+        raise ValueError(f"{start} Got an array of shape {array.shape} as part {k} instead.")
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype == bool:
+        raise TypeError(f"{start} Got a boolean array as part {k} instead: a mask, not indices "
+                        f"(np.flatnonzero(mask) gives its indices).")
+    if not np.issubdtype(array.dtype, np.integer):
+        hint = "" if array.dtype.kind != "f" else (
+            " (a float array is refused even when its values are whole, since casting would "
+            "truncate 0.5 to 0: convert it with .astype(int) if they are)")
+        raise TypeError(f"{start} Got an array of dtype {array.dtype} as part {k} instead{hint}.")
+    return array
+
+
+def _check_range(part, k, n_samples, owner, name):
+    if part.size and (part.min() < 0 or part.max() >= n_samples):
+        bad = part[(part < 0) | (part >= n_samples)][0]
+        note = " (negative indices are not counted from the end)" if bad < 0 else ""
+        raise ValueError(f"The {name!r} parameter of {owner} must hold indices in "
+                         f"[0, {n_samples - 1}] (n_samples={n_samples}). Got index {bad} in part {k} "
+                         f"instead{note}.")
+
+
+def _check_each_once(parts, n_samples, owner, name, cover):
+    """Raise if a sample is in two parts (or twice in one) or, with ``cover``, in none."""
+    counts = np.bincount(np.concatenate([np.zeros(0, np.int64), *parts]), minlength=n_samples)
+    repeated, missing = np.flatnonzero(counts > 1), np.flatnonzero(counts == 0) if cover else []
+    rule = f"The {name!r} parameter of {owner} must hold each of the {n_samples} samples " + \
+        ("exactly once." if cover else "at most once.")
+    lost = f"{len(missing)} missing {_plural(len(missing), 'sample', 'samples')}"
+    if repeated.size:
+        first = repeated[0]
+        holders = [k for k, part in enumerate(parts) for _ in range(np.count_nonzero(part == first))]
+        where = (f"twice in part {holders[0]}" if holders[0] == holders[1]
+                 else f"in part {holders[0]} and part {holders[1]}")
+        again = f"{repeated.size} repeated {_plural(repeated.size, 'index', 'indices')}"
+        raise ValueError(f"{rule} Got {again}{' and ' + lost if len(missing) else ''} instead; the "
+                         f"first repeated, {first}, is {where}.")
+    if len(missing):
+        raise ValueError(f"{rule} Got {lost} instead (the first is {missing[0]}).")
+
+
+def _plural(count, one, many):
+    return one if count == 1 else many
+
+
 def check_partition(partition, n_samples: int) -> None:
-    """Raise ``ValueError`` unless ``partition`` puts each of ``n_samples`` samples in exactly one part."""
-    counts = np.bincount(np.concatenate(partition).astype(np.int64), minlength=n_samples)
-    if len(counts) != n_samples or not np.all(counts == 1):
-        missing, repeated = int(np.sum(counts == 0)), int(np.sum(counts > 1))
-        raise ValueError(f"The partition must hold each of {n_samples} samples exactly once. "
-                         f"Got {missing} missing, {repeated} repeated and "
-                         f"{max(len(counts) - n_samples, 0)} out-of-range indices instead.")
+    """Raise unless ``partition`` puts each of ``n_samples`` samples in exactly one part.
+
+    The parts must be 1-D integer index arrays; see :func:`check_index_partition`, which this
+    calls with ``cover=True``.
+    """
+    check_index_partition(partition, n_samples, "check_partition")
 
 
 @dataclass(frozen=True, repr=False)
@@ -180,11 +293,17 @@ class PartitionStats:
 
 
 def partition_stats(y, partition, n_classes: int | None = None) -> PartitionStats:
-    """Count each client's samples and labels."""
-    y = check_y(y, "partition_stats", len(np.asarray(y)), n_classes or _n_classes(y))
-    check_partition(partition, len(y))
+    """Count each client's samples and labels.
+
+    ``n_classes`` defaults to the largest label + 1; ``partition`` must cover every sample once.
+    """
+    owner = "partition_stats"
+    if n_classes is not None:
+        check_scalar(n_classes, "n_classes", owner, int, low=1, closed="left")
+    y = _check_labels(y, owner, n_classes)
+    parts = check_index_partition(partition, len(y), owner)
     n_classes = n_classes or int(y.max()) + 1
-    label_counts = np.array([np.bincount(y[part], minlength=n_classes) for part in partition])
+    label_counts = np.array([np.bincount(y[part], minlength=n_classes) for part in parts])
     return PartitionStats(label_counts.sum(axis=1), label_counts)
 
 
@@ -193,9 +312,25 @@ def _check_counts(n_samples, n_clients, owner):
     check_scalar(n_clients, "n_clients", owner, int, low=1, high=n_samples, closed="both")
 
 
+def _check_1d(y, owner):
+    """``y`` as a 1-D array with at least one entry, else raise."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] == 0:
+        raise ValueError(f"The 'y' parameter of {owner} must be a 1-D array with one entry per "
+                         f"sample, at least one. Got an array of shape {y.shape} instead.")
+    return y
+
+
+def _check_labels(y, owner, n_classes=None):
+    """``y`` as a 1-D int64 array of labels in [0, n_classes), n_classes defaulting to max + 1."""
+    y = _check_1d(y, owner)
+    return check_y(y, owner, len(y), n_classes or _n_classes(y))
+
+
 def _n_classes(y):
     y = np.asarray(y)
-    return int(y.max()) + 1 if y.size and np.issubdtype(y.dtype, np.number) and y.max() >= 0 else 1
+    numeric = y.size and np.issubdtype(y.dtype, np.number) and np.isfinite(y).all()
+    return int(y.max()) + 1 if numeric and y.max() >= 0 else 1
 
 
 def _sorted_parts(parts):

@@ -143,5 +143,5 @@ def test_non_positive_alpha_is_rejected(alpha, digits):
 
 
 def test_check_partition_reports_missing_and_repeated_samples():
-    with pytest.raises(ValueError, match=r"Got 1 missing, 1 repeated and 0 out-of-range"):
+    with pytest.raises(ValueError, match=r"Got 1 repeated index and 1 missing sample instead; the first repeated, 1, is in part 0 and part 1"):
         fl.check_partition([np.array([0, 1]), np.array([1, 3])], 4)
