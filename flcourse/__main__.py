@@ -3,17 +3,26 @@
     python -m flcourse fedavg --dataset digits --partition shards:2 --clients 100 \\
         --rounds 50 --fraction 0.1 --local-epochs 5 --batch-size 10 --lr 0.1 --out runs/shards
 
-writes ``history.json`` and ``history.png`` into the output folder and prints the final test
-accuracy. A bad argument prints one line saying what is wrong and exits with code 2.
+writes ``history.json`` after every round (atomically: whatever stops the run, every finished
+round is in it), a checkpoint ``checkpoint.flc`` and, at the end, ``history.png`` into the output
+folder, and prints the final test accuracy. ``--resume`` continues the run saved in the folder
+(with the same arguments). Whatever goes wrong is one line on stderr and an exit code: 2 for a
+bad argument, an output folder that cannot be written or a checkpoint of another run; 1 for a
+run that failed; 130 for Ctrl-C; 143 for SIGTERM.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 DATASETS = ("digits", "breast_cancer")
+CHECKPOINT = "checkpoint.flc"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -21,6 +30,10 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is (exit code 143 instead of 130)."""
 
 
 def batch_size(text: str):
@@ -45,15 +58,72 @@ def make_parser() -> argparse.ArgumentParser:
     fedavg.add_argument("--seed", type=int, default=0)
     fedavg.add_argument("--processes", action="store_true", help="run each client as an OS process")
     fedavg.add_argument("--out", type=Path, default=Path("runs/fedavg"), help="output folder")
+    fedavg.add_argument("--resume", action="store_true",
+                        help="continue the run checkpointed in --out (same arguments; --rounds is the total)")
     fedavg.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
-def run_fedavg(args) -> dict:
+def check_output_folder(folder: Path) -> None:
+    """Create ``folder`` and write and remove a probe file in it, or raise ValueError saying why."""
+    probe = folder / f".flcourse-probe-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise ValueError(f"The output folder {folder} cannot be used: it is a file.") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ValueError(f"The output folder {folder} cannot be written: {reason}.") from None
+
+
+class Recorder:
+    """The server's callback: rewrites history.json after every round and remembers the round.
+
+    Parameters
+    ----------
+    folder : Path
+        The output folder; the history goes to ``folder / "history.json"``, written through
+        :class:`flcourse.history.HistoryWriter` (atomically, each value encoded once).
+    """
+
+    def __init__(self, folder: Path):
+        from flcourse.history import HistoryWriter
+
+        self.path, self.server, self.last_round = folder / "history.json", None, None
+        self.writer = HistoryWriter(self.path)
+
+    def __call__(self, server_round: int, server) -> None:
+        self.writer.update(server.history_).write()
+        self.last_round = server_round
+
+    @property
+    def started(self) -> bool:
+        """Whether the server got past its checks (then an error is a failed run)."""
+        return hasattr(self.server, "history_")
+
+    def save_finished_rounds(self) -> None:
+        """On the way out: also write rounds finished since the last callback (round 0)."""
+        history = getattr(self.server, "history_", None) or {}
+        rounds = history.get("round", [])
+        if rounds and all(len(values) == len(rounds) for values in history.values()):  # no half row
+            with contextlib.suppress(OSError):  # a full disk: the file keeps the rounds it holds
+                self.writer.update(history).write()
+                self.last_round = rounds[-1]
+
+    def holds(self) -> str:
+        """Which rounds history.json holds, in words."""
+        if self.last_round is None:
+            return f"nothing was written to {self.path}"
+        return f"{self.path} holds rounds 0..{self.last_round}"
+
+
+def run_fedavg(args, recorder: Recorder) -> dict:
     """Build data, partition, clients and server from ``args``; run; save; return the history."""
     import flcourse as fl
     from flcourse.federated import FedAvg, make_clients
-    from flcourse.server import ProcessClients, Server, save_history
+    from flcourse.server import ProcessClients, Server
 
     data = {"digits": fl.load_digits, "breast_cancer": fl.load_breast_cancer}[args.dataset](seed=args.seed)
     model = fl.SoftmaxRegression(n_features=data.n_features, n_classes=data.n_classes)
@@ -61,16 +131,18 @@ def run_fedavg(args) -> dict:
     clients = make_clients(model, data.X_train, data.y_train, partition)
     strategy = FedAvg(fraction_fit=args.fraction, local_epochs=args.local_epochs,
                       batch_size=args.batch_size, lr=args.lr)
-    server = Server(model, strategy, ProcessClients(clients) if args.processes else clients,
-                    test_set=(data.X_test, data.y_test), seed=args.seed)
-    server.run(args.rounds, progress=not args.no_progress)
-    args.out.mkdir(parents=True, exist_ok=True)
-    save_history(server.history_, args.out / "history.json")
-    save_plot(server.history_, args.out / "history.png", f"{args.dataset}, {args.partition}, {strategy!r}")
-    return server.history_
+    recorder.server = Server(model, strategy, ProcessClients(clients) if args.processes else clients,
+                             test_set=(data.X_test, data.y_test), checkpoint_path=args.out / CHECKPOINT,
+                             seed=args.seed)
+    recorder.server.run(args.rounds, resume=args.resume, progress=not args.no_progress, callback=recorder)
+    recorder.save_finished_rounds()
+    title = f"{args.dataset}, {args.partition}, {strategy!r}"
+    save_plot(recorder.server.history_, args.out / "history.png", title)
+    return recorder.server.history_
 
 
-def save_plot(history, path, title) -> None:
+def save_plot(history: dict, path: Path, title: str) -> None:
+    """Test accuracy and test loss per round, side by side, saved to ``path``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -87,14 +159,73 @@ def save_plot(history, path, title) -> None:
     plt.close(fig)
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """While inside, SIGTERM raises :class:`Terminated` (a KeyboardInterrupt); restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def outcome(error: BaseException, recorder: Recorder, args) -> tuple[int, str] | None:
+    """The exit code and the one line to print for an error that stopped the run.
+
+    Ctrl-C is 130 and SIGTERM 143; a bad argument (an invalid value, an unusable output folder,
+    a checkpoint that does not continue this run) is 2; a run that failed after the server's
+    checks (a failed client, divergence, a full disk) is 1. None: an error of another kind, a
+    bug whose traceback helps. Every round finished before the error is in history.json.
+    """
+    from flcourse.checkpoint import CheckpointError
+    from flcourse.server import ClientFailure
+
+    recorder.save_finished_rounds()
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if isinstance(error, KeyboardInterrupt):
+        what, code = ("terminated (SIGTERM)", 143) if isinstance(error, Terminated) else ("interrupted", 130)
+        when = f"after round {recorder.last_round}" if recorder.last_round is not None \
+            else "before any round finished"
+        return code, f"{what} {when}; {recorder.holds()}"
+    if isinstance(error, CheckpointError) or \
+            (isinstance(error, (ValueError, TypeError)) and not recorder.started):
+        return 2, f"error: {text}"
+    if not isinstance(error, (ClientFailure, ArithmeticError, RuntimeError, ValueError, TypeError, OSError)):
+        return None
+    failed = 0 if recorder.last_round is None else recorder.last_round + 1
+    if recorder.last_round:
+        with contextlib.suppress(Exception):  # the plot is a bonus: never hide the error behind it
+            save_plot(recorder.server.history_, args.out / "history.png",
+                      f"{args.dataset}, {args.partition}: failed in round {failed}")
+    return 1, f"error: run failed in round {failed}: {text} ({recorder.holds()})"
+
+
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); return the exit code.
+
+    Argument errors exit through argparse (code 2, one line). Anything else that stops the run
+    is one line on stderr and the code :func:`outcome` gives it.
+    """
     parser = make_parser()
     args = parser.parse_args(argv)
-    try:
-        history = run_fedavg(args)
-    except (ValueError, TypeError) as error:
-        print(f"{parser.prog} {args.command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
+    recorder = Recorder(args.out)
+    with sigterm_as_interrupt():
+        try:
+            check_output_folder(args.out)
+            history = run_fedavg(args, recorder)
+        except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - outcome() sorts them
+            result = outcome(error, recorder, args)
+            if result is None:
+                raise
+            print(f"{parser.prog} {args.command}: {result[1]}", file=sys.stderr)
+            return result[0]
     print(f"round {history['round'][-1]}: test accuracy {history['test_accuracy'][-1]:.3f}, "
           f"test loss {history['test_loss'][-1]:.4f}; wrote {args.out / 'history.json'} and "
           f"{args.out / 'history.png'}")

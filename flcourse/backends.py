@@ -91,20 +91,22 @@ class ProcessBackend:
 
     def reduce_gradients(self, params, batch):
         self._params[:] = params
-        for worker in range(len(self.processes)):
-            self._pool.send(worker, batch)
-        seconds = self._replies(self.timeout)
+        seconds = self._replies(self.timeout, {w: batch for w in range(len(self.processes))})
         total = self._grads[0].copy() if self._ring else self._grads.sum(axis=0)
         return total, max(seconds)
 
-    def _replies(self, timeout):
-        """Every worker's reply payload; WorkerError naming each worker that failed."""
-        outcomes = self._pool.collect(range(len(self.processes)), timeout)
+    def _replies(self, timeout, requests=None):
+        """Send ``requests`` (none: wait for "ready") and return every worker's reply payload;
+        WorkerError naming each worker that failed, all within ``timeout``."""
+        if requests is None:
+            outcomes = self._pool.collect(range(len(self.processes)), timeout)
+        else:
+            outcomes = self._pool.exchange(requests, timeout)
         failed = [w for w in sorted(outcomes) if outcomes[w][0] != "ok"]
         if failed:
             raise WorkerError("\n".join(self._pool.describe(w, outcomes[w], timeout) for w in failed)
                               + "\nAll workers were stopped.")
-        return [payload for _, payload in outcomes.values()]
+        return [outcomes[w][1] for w in sorted(outcomes)]
 
     def close(self):
         """Stop every worker process and free the shared memory; safe to call twice."""

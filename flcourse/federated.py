@@ -20,6 +20,7 @@ import numpy as np
 from ._validation import check_scalar
 from .aggregate import weighted_average
 from .models import Model
+from .partition import check_index_partition
 
 
 class NumpyClient:
@@ -39,8 +40,17 @@ class NumpyClient:
     """
 
     def __init__(self, model: Model, X, y, *, cid: int = 0):
+        if not isinstance(model, Model):
+            raise TypeError(f"The 'model' parameter of NumpyClient must be a flcourse Model. "
+                            f"Got {type(model).__name__} instead.")
         _, self.X, self.y = model.check_inputs(np.zeros(model.n_params), X, y, "NumpyClient")
-        self.model, self.cid = model, cid
+        self.model = model
+        self.cid = check_scalar(cid, "cid", "NumpyClient", int, low=0, closed="left")
+
+    @property
+    def n_samples(self) -> int:
+        """How many samples the client holds: the most its ``fit`` may report."""
+        return len(self.y)
 
     def fit(self, params, config: dict):
         """Train locally from ``params``; return (new params, number of examples, metrics)."""
@@ -92,8 +102,16 @@ def local_sgd(model: Model, params, X, y, cids, config: dict) -> np.ndarray:
 
 
 def make_clients(model: Model, X, y, partition) -> list[NumpyClient]:
-    """One :class:`NumpyClient` per part of ``partition``, with ids 0, 1, ..."""
-    return [NumpyClient(model, X[part], y[part], cid=cid) for cid, part in enumerate(partition)]
+    """One :class:`NumpyClient` per part of ``partition``, with ids 0, 1, ...
+
+    The parts must be disjoint arrays of integer row indices of ``X``; they need not cover it.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"The 'model' parameter of make_clients must be a flcourse Model. "
+                        f"Got {type(model).__name__} instead.")
+    _, X, y = model.check_inputs(np.zeros(model.n_params), X, y, "make_clients")
+    parts = check_index_partition(partition, len(y), "make_clients", cover=False)
+    return [NumpyClient(model, X[part], y[part], cid=cid) for cid, part in enumerate(parts)]
 
 
 def full_batch_if_none(batch_size, n_samples: int) -> int:
@@ -181,25 +199,50 @@ class InvalidUpdateError(ValueError):
     """A client's update cannot be aggregated; the message names the client and the problem."""
 
 
-def check_update(cid: int, result, n_params: int):
-    """Return ``(params, n_examples)`` from a client's ``fit`` result, or raise InvalidUpdateError."""
+DEFAULT_MAX_EXAMPLES = 10**9  # the bound on n_examples for a client that declares no size
+
+
+def check_update(cid: int, result, n_params: int, *, max_examples: int = DEFAULT_MAX_EXAMPLES,
+                 param_bound: float = math.inf):
+    """Return ``(params, n_examples)`` from a client's ``fit`` result, or raise InvalidUpdateError.
+
+    ``params`` must be a plain float ndarray (no subclass: its arithmetic could run anything)
+    of shape (n_params,), finite and at most ``param_bound`` in absolute value; ``n_examples``
+    an int in [1, max_examples] (a client's declared size), so that no client can take over
+    the average by claiming more data than it holds. ``params`` is returned as a new float64
+    array the client cannot change afterwards.
+    """
     if not isinstance(result, (tuple, list)) or len(result) != 3:
         raise InvalidUpdateError(f"update from client {cid} must be a tuple (params, n_examples, "
                                  f"metrics); got {type(result).__name__}")
     params, n_examples, metrics = result
-    if not isinstance(params, np.ndarray) or not np.issubdtype(params.dtype, np.floating):
-        raise InvalidUpdateError(f"update from client {cid} must hold a float ndarray of "
-                                 f"parameters; got {type(params).__name__}")
+    if type(params) is not np.ndarray or params.dtype.kind != "f":
+        kind = type(params).__name__ + (f" of dtype {params.dtype}" if isinstance(params, np.ndarray) else "")
+        raise InvalidUpdateError(f"update from client {cid} must hold a plain float ndarray of "
+                                 f"parameters; got {kind}")
     if params.shape != (n_params,):
         raise InvalidUpdateError(f"update from client {cid} has shape {params.shape}, expected ({n_params},)")
+    params = np.array(params, dtype=np.float64)
     if not np.all(np.isfinite(params)):
         kind = "NaN" if np.isnan(params).any() else "Inf"
         raise InvalidUpdateError(f"update from client {cid} holds {kind} in "
                                  f"{int((~np.isfinite(params)).sum())} of {n_params} parameters")
-    if isinstance(n_examples, bool) or not isinstance(n_examples, numbers.Integral) or n_examples < 1:
-        raise InvalidUpdateError(f"update from client {cid} must report a positive int "
-                                 f"n_examples; got {n_examples!r}")
+    if np.abs(params).max(initial=0.0) > param_bound:
+        raise InvalidUpdateError(f"update from client {cid} holds a parameter of magnitude "
+                                 f"{np.abs(params).max():.3g}, over param_bound={param_bound:g}")
+    if isinstance(n_examples, bool) or not isinstance(n_examples, numbers.Integral) \
+            or not 1 <= n_examples <= max_examples:
+        raise InvalidUpdateError(f"update from client {cid} must report n_examples as an int in "
+                                 f"[1, {max_examples}]; got {_short(n_examples)}")
     if not isinstance(metrics, dict):
         raise InvalidUpdateError(f"update from client {cid} must report metrics as a dict; "
                                  f"got {type(metrics).__name__}")
-    return params.astype(np.float64, copy=False), int(n_examples)
+    return params, int(n_examples)
+
+
+def _short(value) -> str:
+    """``repr(value)``, shortened: a client's 10**300 need not fill the log."""
+    if isinstance(value, numbers.Integral) and abs(value) >= 10**12:
+        return f"an int of magnitude 2**{int(value).bit_length() - 1} or more"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

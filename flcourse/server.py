@@ -1,138 +1,34 @@
-"""The federated server: the one loop that runs rounds, and where the clients run.
+"""The federated server: the one loop that runs rounds.
 
 Each round: sample -> broadcast -> local work -> collect -> validate -> aggregate -> evaluate.
 Clients run in this process (:class:`InProcessClients`) or each in its own OS process
-(:class:`ProcessClients`); the loop is the same. See notebook 05.
+(:class:`ProcessClients`); the loop is the same. No client can crash the server or take over
+the model: every reply is checked (a plain finite float array of the right shape, bounded in
+size, with at most as many examples as the client holds) before any arithmetic touches it,
+and whatever goes wrong while checking it counts as that client's failure. See notebook 05.
 """
 from __future__ import annotations
 
-import json
+import math
+import numbers
 import os
 import time
-from pathlib import Path
+import warnings
 
 import numpy as np
 
-from ._validation import check_choice, check_params, check_rng, check_scalar
-from .federated import FedAvg, InvalidUpdateError, NumpyClient, check_update, local_sgd
+from ._validation import check_choice, check_params, check_rng, check_scalar, derived_rng
+from .checkpoint import CheckpointWriter, load_checkpoint
+from .history import load_history, save_history
+from .identity import run_identity
+from .federated import DEFAULT_MAX_EXAMPLES, check_update
 from .models import Model
-from .processes import STARTUP_TIMEOUT, ProcessPool, serve
+from .runners import ClientFailure, InProcessClients, ProcessClients, client_ids
 
+__all__ = ["ClientFailure", "InProcessClients", "ProcessClients", "Server", "load_history",
+           "save_history"]
 
-class ClientFailure(RuntimeError):
-    """A client failed (raised, exited, hung or sent an invalid update) and the policy is "fail"."""
-
-
-class InProcessClients:
-    """The simulation engine: every client in this process, nothing copied or pickled.
-
-    Selected :class:`NumpyClient` s that share a model and hold equally many samples train
-    together, one vectorised step for all of them (:func:`local_sgd`), with exactly the
-    numbers each would compute alone; any other client is called on its own.
-    """
-
-    def __init__(self, clients):
-        self.clients = list(clients)
-
-    def __len__(self) -> int:
-        return len(self.clients)
-
-    def fit(self, cids, params, config, timeout):
-        """Run ``fit`` on the clients ``cids``; {cid: ("ok", result) or ("error", message)}."""
-        outcomes, groups = {}, {}
-        for cid in cids:
-            client = self.clients[cid]
-            if type(client) is NumpyClient:
-                groups.setdefault((id(client.model), len(client.y)), []).append(cid)
-            else:
-                outcomes[cid] = self._fit_one(cid, params, config)
-        for group in groups.values():
-            outcomes.update(self._fit_group(group, params, config))
-        return outcomes
-
-    def _fit_group(self, cids, params, config):
-        clients = [self.clients[cid] for cid in cids]
-        if len(cids) == 1:
-            return {cids[0]: self._fit_one(cids[0], params, config)}
-        try:
-            stacked = local_sgd(clients[0].model, params, np.stack([c.X for c in clients]),
-                                np.stack([c.y for c in clients]), cids, config)
-        except Exception:  # noqa: BLE001 - run them one by one, to tell whose failure it is
-            return {cid: self._fit_one(cid, params, config) for cid in cids}
-        return {cid: ("ok", (new, len(client.y), {})) for cid, client, new in zip(cids, clients, stacked)}
-
-    def _fit_one(self, cid, params, config):
-        try:
-            return "ok", self.clients[cid].fit(params, config)
-        except Exception as error:  # noqa: BLE001 - one client's failure is the policy's call
-            return "error", f"client {cid} raised {type(error).__name__}: {error}"
-
-    def evaluate(self, cids, params, config, timeout):
-        return {cid: ("ok", self.clients[cid].evaluate(params, config)) for cid in cids}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-class ProcessClients:
-    """Each client in its own OS process, talking to the server over a pipe.
-
-    The server sends ``("fit" | "evaluate", params, config)`` and waits at most the round's
-    timeout; a client that raises, exits or hangs is reported by id (a hung one is stopped).
-    """
-
-    def __init__(self, clients, *, start_method: str | None = None):
-        self.clients, self.start_method, self._pool = list(clients), start_method, None
-
-    def __len__(self) -> int:
-        return len(self.clients)
-
-    def __enter__(self):
-        if self._pool is not None:
-            raise RuntimeError("ProcessClients is already running: pass it to one Server.run at a time.")
-        self._pool = ProcessPool(client_main, [(client,) for client in self.clients],
-                                 start_method=self.start_method, name="client", owner="ProcessClients")
-        outcomes = self._pool.collect(range(len(self.clients)), STARTUP_TIMEOUT)
-        failed = [cid for cid, (status, _) in outcomes.items() if status != "ok"]
-        if failed:
-            self.__exit__()
-            raise ClientFailure(f"client {failed[0]} did not start")
-        return self
-
-    def fit(self, cids, params, config, timeout):
-        return self._ask("fit", cids, params, config, timeout)
-
-    def evaluate(self, cids, params, config, timeout):
-        return self._ask("evaluate", cids, params, config, timeout)
-
-    def _ask(self, method, cids, params, config, timeout):
-        alive = [cid for cid in cids if self._pool.processes[cid].is_alive()
-                 and self._pool.send(cid, (method, params, config))]
-        outcomes = {cid: ("error", f"client {cid} is no longer running (it failed in an earlier round)")
-                    for cid in cids if cid not in alive}
-        for cid, outcome in self._pool.collect(alive, timeout).items():
-            if outcome[0] == "timeout":
-                self._pool.stop(cid)  # a hung client is stopped and does not come back
-            outcomes[cid] = outcome if outcome[0] == "ok" else ("error", self._pool.describe(cid, outcome, timeout))
-        return outcomes
-
-    @property
-    def processes(self) -> list:
-        return [] if self._pool is None else self._pool.processes
-
-    def __exit__(self, *exc):
-        if self._pool is not None:
-            self._pool.close()
-        self._pool = None
-        return False
-
-
-def client_main(cid, connection, client):
-    """What a client process runs: answer fit / evaluate requests with the client's results."""
-    serve(connection, lambda message: getattr(client, message[0])(*message[1:]))
+MAX_TIMEOUT = 86400.0  # a day: longer is a mistake, and too long for the selector
 
 
 class Server:
@@ -144,6 +40,8 @@ class Server:
         Gives the shape of the parameters and evaluates them centrally.
     strategy : FedAvg, FedSGD or another object with ``configure_fit`` and ``aggregate_fit``
     clients : InProcessClients, ProcessClients, or a list of clients (run in-process)
+        Client ids (``cid``) must be distinct; a run depends on the set of clients, not on
+        their order.
     test_set : tuple (X_test, y_test), optional
         Evaluate the global parameters centrally after every round.
     evaluate_clients : bool, default=False
@@ -151,12 +49,18 @@ class Server:
     on_invalid : {"fail", "drop"}, default="fail"
         What a failed client or an invalid update does to the round: fail it with
         :class:`ClientFailure`, or drop that client (recorded in the history).
-    round_timeout : float, default=60.0
+    round_timeout : float in (0, 86400], default=60.0
         Seconds a client may take in a round (process clients).
+    max_examples : int or None
+        The most examples any update may claim. A client that declares its size
+        (``n_samples``, as :class:`NumpyClient` does) may never claim more than that; one that
+        declares none is held to ``max_examples``, or to 10**9 when this is None.
+    param_bound : float, default=1e6
+        An update with a parameter larger than this in absolute value is invalid.
     checkpoint_path : str or Path, optional
         Save the server's state there after every round (see :meth:`run`'s ``resume``).
     seed : int, Generator or None
-        Drives the selection of clients and the seeds of their local work.
+        Drives the starting parameters, the selection of clients and the seeds of their work.
 
     Attributes
     ----------
@@ -164,115 +68,237 @@ class Server:
     history_ : dict of lists, one entry per round (round 0: before training)
     """
 
-    def __init__(self, model: Model, strategy: FedAvg, clients, *, test_set=None,
+    def __init__(self, model: Model, strategy, clients, *, test_set=None,
                  evaluate_clients: bool = False, on_invalid: str = "fail",
-                 round_timeout: float = 60.0, checkpoint_path=None, seed=None):
+                 round_timeout: float = 60.0, max_examples: int | None = None,
+                 param_bound: float = 1e6, checkpoint_path=None, seed=None):
         self.model, self.strategy = model, strategy
-        self.clients = clients if hasattr(clients, "fit") else InProcessClients(clients)
+        if not hasattr(clients, "fit"):
+            client_ids(list(clients), "Server")
+            clients = InProcessClients(clients)
+        self.clients = clients
         self.test_set, self.evaluate_clients = test_set, evaluate_clients
         self.on_invalid, self.round_timeout = on_invalid, round_timeout
+        self.max_examples, self.param_bound = max_examples, param_bound
         self.checkpoint_path, self.seed = checkpoint_path, seed
 
-    def run(self, n_rounds: int, *, params=None, resume: bool = False, progress: bool = False):
+    def run(self, n_rounds: int, *, params=None, resume: bool = False, progress: bool = False,
+            callback=None) -> "Server":
         """Run rounds until ``n_rounds`` have been done in all; return ``self``.
 
-        With ``resume=True`` the state saved in ``checkpoint_path`` is loaded first and the run
-        goes on from the round after it, ending exactly where an uninterrupted run would.
+        With ``resume=True`` the state saved in ``checkpoint_path`` is loaded and checked
+        against this server (model, strategy, clients), and the run goes on from the round
+        after it, ending exactly where an uninterrupted run would. ``callback(server_round,
+        server)``, if given, is called after every round, once its checkpoint is saved.
         """
-        self._validate(n_rounds)
-        if resume:
-            first = self._load_checkpoint() + 1
-        else:
-            self.params_ = self.model.init_params() if params is None else \
-                check_params(params, self.model.n_params, "Server.run")
-            self._rng, self.history_, first = check_rng(self.seed, "Server"), {}, 1
-            self._evaluate(0, [], [], 0, 0, 0.0)
-        rounds = range(first, n_rounds + 1)
-        with self.clients:
-            for server_round in _progress(rounds, progress):
-                self._round(server_round)
-                self._save_checkpoint(server_round)
+        self._validate(n_rounds, resume, progress, callback)
+        self._limits = self._example_limits()
+        writer = self._checkpoint_writer()
+        with writer:
+            first = self._resume(n_rounds, writer) + 1 if resume else self._start(params, writer)
+            with self.clients:
+                for server_round in _progress(range(first, n_rounds + 1), progress):
+                    row = self._round(server_round)
+                    writer.save(server_round, self.params_, self._rng.bit_generator.state, [row])
+                    if callback is not None:
+                        callback(server_round, self)
         return self
 
-    def _round(self, server_round):
+    def _checkpoint_writer(self):
+        if self.checkpoint_path is None:
+            return _NoCheckpoint()
+        return CheckpointWriter(self.checkpoint_path, self._identity())
+
+    def _identity(self) -> dict:
+        return run_identity(self.model, self.strategy, self._client_sizes())
+
+    def _start(self, params, writer) -> int:
+        self._rng, self.history_ = check_rng(self.seed, "Server"), {}
+        if params is None:
+            self.params_ = self.model.init_params(seed=derived_rng(self.seed, 1, "Server"))
+        else:
+            self.params_ = check_params(params, self.model.n_params, "Server.run").copy()
+        writer.start([self._record(0, [], [], 0, 0, 0.0)])
+        return 1
+
+    def _resume(self, n_rounds, writer) -> int:
+        if self.checkpoint_path is None:
+            raise ValueError("The 'checkpoint_path' parameter of Server must name a saved checkpoint "
+                             "to resume from. Got None instead.")
+        saved = load_checkpoint(self.checkpoint_path, self._identity())
+        if saved.server_round > n_rounds:
+            raise ValueError(f"The 'n_rounds' parameter of Server.run must be at least the round "
+                             f"of the checkpoint to resume ({saved.server_round}). Got {n_rounds} instead.")
+        if saved.fell_back:
+            warnings.warn(f"The newest state in {self.checkpoint_path} was torn (the process died while "
+                          f"saving it); resuming from the one saved before it, round {saved.server_round}.",
+                          stacklevel=3)
+        self.params_, self.history_ = saved.params, saved.history
+        self._rng = np.random.Generator(getattr(np.random, saved.rng_state["bit_generator"])())
+        self._rng.bit_generator.state = saved.rng_state
+        writer.resume(saved.server_round)
+        return saved.server_round
+
+    def _round(self, server_round) -> dict:
         started = time.perf_counter()
-        cids, config = self.strategy.configure_fit(server_round, len(self.clients), self._rng)
-        outcomes = self.clients.fit(list(cids), self.params_, config, self.round_timeout)
+        positions, config = self.strategy.configure_fit(server_round, len(self.clients.cids), self._rng)
+        cids = [self.clients.cids[p] for p in positions]
+        outcomes = self.clients.fit(cids, self.params_, config, self.round_timeout)
         results, dropped = self._validated(outcomes)
         if results:
-            self.params_ = self.strategy.aggregate_fit(self.params_, results)
+            self.params_ = check_params(self.strategy.aggregate_fit(self.params_, results),
+                                        self.model.n_params, f"{type(self.strategy).__name__}.aggregate_fit")
         sent, received = len(cids) * self.params_.nbytes, len(results) * self.params_.nbytes
-        self._evaluate(server_round, cids, dropped, sent, received, time.perf_counter() - started)
+        return self._record(server_round, cids, dropped, sent, received, time.perf_counter() - started)
 
     def _validated(self, outcomes):
         results, dropped = [], []
         for cid in sorted(outcomes):
-            status, payload = outcomes[cid]
             try:
-                if status != "ok":
-                    raise ClientFailure(payload)
-                results.append(check_update(cid, payload, self.model.n_params))
-            except (ClientFailure, InvalidUpdateError) as error:
-                if self.on_invalid == "fail":
-                    raise ClientFailure(f"round failed: {error}") from None
-                dropped.append([int(cid), str(error).splitlines()[0]])
+                results.append(self._check_result(cid, *outcomes[cid]))
+            except Exception as error:  # noqa: BLE001 - whatever a client sent, it is its failure
+                self._fail_or_drop(cid, error, dropped)
         return results, dropped
 
-    def _evaluate(self, server_round, cids, dropped, sent, received, seconds):
-        entry = {"round": server_round, "n_selected": len(cids), "n_dropped": len(dropped),
-                 "dropped": dropped, "bytes_sent": sent, "bytes_received": received,
-                 "wall_seconds": seconds}
+    def _check_result(self, cid, status, payload):
+        if status != "ok":
+            raise ClientFailure(payload)
+        return check_update(cid, payload, self.model.n_params, max_examples=self._limits[cid],
+                            param_bound=self.param_bound)
+
+    def _fail_or_drop(self, cid, error, dropped):
+        message = str(error) if isinstance(error, (ClientFailure, ValueError)) and str(error) \
+            else f"client {cid}: checking its reply raised {type(error).__name__}: {error}"
+        if self.on_invalid == "fail":
+            raise ClientFailure(f"round failed: {message}") from None
+        dropped.append([int(cid), message.splitlines()[0]])
+
+    def _record(self, server_round, cids, dropped, sent, received, seconds) -> dict:
+        row = {"round": server_round, "n_selected": len(cids), "n_dropped": len(dropped),
+               "dropped": dropped, "bytes_sent": sent, "bytes_received": received,
+               "wall_seconds": seconds}
         if self.test_set is not None:
             X_test, y_test = self.test_set
-            entry["test_loss"] = float(self.model.loss(self.params_, X_test, y_test))
-            entry["test_accuracy"] = self.model.score(self.params_, X_test, y_test)
+            row["test_loss"] = float(self.model.loss(self.params_, X_test, y_test))
+            row["test_accuracy"] = self.model.score(self.params_, X_test, y_test)
         if self.evaluate_clients and len(cids):
-            entry.update(self._client_metrics(cids))
-        for key, value in entry.items():
+            row.update(self._client_metrics(cids))
+        for key, value in row.items():
             self.history_.setdefault(key, []).append(value)
+        return row
 
     def _client_metrics(self, cids):
+        """The clients' size-weighted loss and accuracy on their own data; failures follow
+        the policy like failed updates (listed in ``eval_dropped`` under "drop")."""
         outcomes = self.clients.evaluate(list(cids), self.params_, {}, self.round_timeout)
-        done = [payload for status, payload in outcomes.values() if status == "ok"]
-        sizes = [n for _, n, _ in done]
-        return {"client_loss": float(np.average([loss for loss, _, _ in done], weights=sizes)),
-                "client_accuracy": float(np.average([m["accuracy"] for _, _, m in done], weights=sizes))}
+        done, dropped = [], []
+        for cid in sorted(outcomes):
+            try:
+                done.append(self._check_evaluation(cid, *outcomes[cid]))
+            except Exception as error:  # noqa: BLE001
+                self._fail_or_drop(cid, error, dropped)
+        scored = [(n, accuracy) for _, n, accuracy in done if accuracy is not None]
+        return {"client_loss": _weighted_mean([(n, loss) for loss, n, _ in done]),
+                "client_accuracy": _weighted_mean(scored), "eval_dropped": dropped}
 
-    def _validate(self, n_rounds):
+    def _check_evaluation(self, cid, status, payload):
+        if status != "ok":
+            raise ClientFailure(payload)
+        if not isinstance(payload, (tuple, list)) or len(payload) != 3:
+            raise ValueError(f"evaluation from client {cid} must be a tuple (loss, n_examples, metrics)")
+        loss, n_examples, metrics = payload
+        if isinstance(loss, bool) or not isinstance(loss, numbers.Real) or not math.isfinite(loss):
+            raise ValueError(f"evaluation from client {cid} must report a finite loss; got {loss!r}")
+        if isinstance(n_examples, bool) or not isinstance(n_examples, numbers.Integral) \
+                or not 1 <= n_examples <= self._limits[cid]:
+            raise ValueError(f"evaluation from client {cid} must report n_examples as an int in "
+                             f"[1, {self._limits[cid]}]")
+        accuracy = metrics.get("accuracy") if isinstance(metrics, dict) else None
+        accuracy = float(accuracy) if isinstance(accuracy, numbers.Real) and 0 <= accuracy <= 1 else None
+        return float(loss), int(n_examples), accuracy
+
+    def _client_sizes(self):
+        sizes = self.clients.sizes() if hasattr(self.clients, "sizes") else {}
+        return [(cid, sizes.get(cid)) for cid in self.clients.cids]
+
+    def _example_limits(self) -> dict:
+        """The most examples each client's update may claim."""
+        default = DEFAULT_MAX_EXAMPLES if self.max_examples is None else self.max_examples
+        return {cid: default if size is None else min(size, default) for cid, size in self._client_sizes()}
+
+    def _validate(self, n_rounds, resume, progress, callback):
+        owner = "Server"
         check_scalar(n_rounds, "n_rounds", "Server.run", int, low=0, closed="left")
-        check_scalar(self.round_timeout, "round_timeout", "Server", low=0)
-        check_choice(self.on_invalid, "on_invalid", "Server", {"fail", "drop"})
+        for name, value in (("resume", resume), ("progress", progress)):
+            _check_bool(value, name, "Server.run")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"The 'callback' parameter of Server.run must be callable or None. "
+                            f"Got {type(callback).__name__} instead.")
+        if not isinstance(self.model, Model):
+            raise TypeError(f"The 'model' parameter of {owner} must be a flcourse Model. "
+                            f"Got {type(self.model).__name__} instead.")
+        for method in ("configure_fit", "aggregate_fit"):
+            if not callable(getattr(self.strategy, method, None)):
+                raise TypeError(f"The 'strategy' parameter of {owner} must have a {method} method "
+                                f"(FedAvg, FedSGD, ...). Got {type(self.strategy).__name__} instead.")
+        if not isinstance(getattr(self.clients, "cids", None), list):
+            raise TypeError(f"The 'clients' parameter of {owner} must be a list of clients, "
+                            f"InProcessClients or ProcessClients. Got {type(self.clients).__name__} instead.")
+        self._validate_settings(owner)
         if hasattr(self.strategy, "validate"):
             self.strategy.validate()
 
-    def _save_checkpoint(self, server_round):
-        if self.checkpoint_path is None:
-            return
-        state = {"round": server_round, "rng": self._rng.bit_generator.state,
-                 "history": self.history_, "strategy": repr(self.strategy)}
-        path = Path(self.checkpoint_path)
-        temporary = path.with_name(path.name + ".tmp")
-        with open(temporary, "wb") as file:
-            np.savez(file, params=self.params_, state=json.dumps(state))
-        os.replace(temporary, path)  # atomic: a crash never leaves half a checkpoint
-
-    def _load_checkpoint(self) -> int:
-        if self.checkpoint_path is None or not Path(self.checkpoint_path).exists():
-            raise ValueError(f"The 'checkpoint_path' parameter of Server must name a saved "
-                             f"checkpoint to resume from. Got {self.checkpoint_path!r} instead.")
-        with np.load(self.checkpoint_path) as saved:
-            state = json.loads(str(saved["state"]))
-            self.params_ = saved["params"].copy()
-        if state["strategy"] != repr(self.strategy):
-            raise ValueError(f"The checkpoint was written by {state['strategy']}, not by "
-                             f"{self.strategy!r}: resuming would not continue the same run.")
-        self._rng = np.random.default_rng()
-        self._rng.bit_generator.state = state["rng"]
-        self.history_ = state["history"]
-        return state["round"]
+    def _validate_settings(self, owner):
+        if self.test_set is not None:
+            if not isinstance(self.test_set, (tuple, list)) or len(self.test_set) != 2:
+                raise TypeError(f"The 'test_set' parameter of {owner} must be a pair (X_test, y_test) "
+                                f"or None. Got {type(self.test_set).__name__} instead.")
+            self.model.check_inputs(np.zeros(self.model.n_params), *self.test_set, "Server")
+        _check_bool(self.evaluate_clients, "evaluate_clients", owner)
+        check_choice(self.on_invalid, "on_invalid", owner, {"fail", "drop"})
+        check_scalar(self.round_timeout, "round_timeout", owner, low=0, high=MAX_TIMEOUT, closed="right")
+        if self.max_examples is not None:
+            check_scalar(self.max_examples, "max_examples", owner, int, low=1, closed="left")
+        check_scalar(self.param_bound, "param_bound", owner, low=0, allow_inf=True)
+        if self.checkpoint_path is not None and not isinstance(self.checkpoint_path, (str, os.PathLike)):
+            raise TypeError(f"The 'checkpoint_path' parameter of {owner} must be a str, a path or "
+                            f"None. Got {type(self.checkpoint_path).__name__} instead.")
+        check_rng(self.seed, owner)
 
     def __repr__(self) -> str:
         return f"Server({self.model!r}, {self.strategy!r}, n_clients={len(self.clients)})"
+
+
+def _weighted_mean(pairs) -> float:
+    """sum(n * value) / sum(n) over (n, value) pairs; NaN for none."""
+    if not pairs:
+        return math.nan
+    weights, values = zip(*pairs)
+    return float(np.average(values, weights=weights))
+
+
+class _NoCheckpoint:
+    """What the round loop saves to when there is no ``checkpoint_path``: nothing."""
+
+    def start(self, rows):
+        pass
+
+    def resume(self, server_round):
+        pass
+
+    def save(self, *args):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _check_bool(value, name, owner):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"The {name!r} parameter of {owner} must be a bool. Got {value!r} instead.")
 
 
 def _progress(rounds, show):
@@ -281,13 +307,3 @@ def _progress(rounds, show):
     from tqdm.auto import tqdm
 
     return tqdm(rounds, desc="rounds", unit="round")
-
-
-def save_history(history: dict, path) -> None:
-    """Write a round history to ``path`` as JSON."""
-    Path(path).write_text(json.dumps(history, indent=1))
-
-
-def load_history(path) -> dict:
-    """Read a round history written by :func:`save_history`."""
-    return json.loads(Path(path).read_text())

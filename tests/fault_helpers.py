@@ -72,3 +72,93 @@ def pid_exists(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# ---------------------------------------------------------------- the fault-injection matrix
+# (tests/test_fault_matrix.py runs tests/fault_matrix_parent.py once per case)
+
+FAULTS = ("raise", "exit", "sigkill", "sigstop", "stall", "huge")
+STALL_BYTES = 1000  # the partial frame of "stall": a header announcing this many bytes, half of them
+
+
+def inject(fault: str) -> None:
+    """Misbehave inside a pool process's handler, as ``fault`` says.
+
+    "raise" and "exit" fail the handler; "stall" writes half a frame on the socket to the
+    parent and sleeps; "huge" writes a header announcing 2**40 bytes and sleeps; "slow" just
+    sleeps. "sigkill" and "sigstop" come from outside, so there is nothing to do here.
+    """
+    from flcourse.processes import child_socket
+    from flcourse.wire import HEADER
+
+    if fault == "raise":
+        raise ArithmeticError("injected fault")
+    if fault == "exit":
+        os._exit(3)
+    if fault == "stall":
+        child_socket().sendall(HEADER.pack(STALL_BYTES) + bytes(STALL_BYTES // 2))
+    if fault == "huge":
+        child_socket().sendall(HEADER.pack(2**40))
+    if fault in ("stall", "huge", "slow"):
+        time.sleep(600)
+
+
+_gradient_calls = [0]  # per process: how many gradients this worker process has computed
+
+
+class StepFaultModel(fl.SoftmaxRegression):
+    """Softmax regression whose gradient misbehaves from the ``from_step``-th step on, in the
+    workers named in ``faults`` ({worker index: fault, as :func:`inject` takes})."""
+
+    def __init__(self, *, n_features, n_classes, faults, from_step=2):
+        super().__init__(n_features=n_features, n_classes=n_classes)
+        self.faults, self.from_step = faults, from_step
+
+    def _grad(self, params, X, y):
+        name = multiprocessing.current_process().name
+        if name.startswith("flcourse-worker-"):
+            _gradient_calls[0] += 1
+            fault = self.faults.get(int(name.rsplit("-", 1)[1]))
+            if fault is not None and _gradient_calls[0] >= self.from_step:
+                inject(fault)
+        return super()._grad(params, X, y)
+
+
+class RoundFaultClient:
+    """A client whose ``fit`` misbehaves as ``fault`` (see :func:`inject`) from round
+    ``from_round`` on, before doing any work; None: a well-behaved client."""
+
+    def __init__(self, client, fault=None, from_round=2):
+        self.client, self.fault, self.from_round = client, fault, from_round
+        self.cid = client.cid
+
+    def fit(self, params, config):
+        if self.fault is not None and config["server_round"] >= self.from_round:
+            inject(self.fault)
+        return self.client.fit(params, config)
+
+    def evaluate(self, params, config):
+        return self.client.evaluate(params, config)
+
+
+def process_state(pid: int, started=None):
+    """The state letter of process ``pid`` from /proc (Linux), "Z" for a zombie; None once it
+    is gone, or when the pid now belongs to another process (one not started at ``started``,
+    the start time in clock ticks that :func:`process_start_time` read)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    if started is not None and int(fields[19]) != started:
+        return None
+    return fields[0]
+
+
+def process_start_time(pid: int):
+    """When process ``pid`` started, in clock ticks since boot (Linux); None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[19])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
