@@ -316,7 +316,7 @@ def _signalled(case, line, returncode):
 def outcomes(request):
     """{case: future Outcome}: every selected case of this module, started at once."""
     cases = [item.callspec.params["case"] for item in request.session.items
-             if item.module is request.module and "case" in getattr(item, "callspec", {}).params
+             if getattr(item, "module", None) is request.module and "case" in getattr(item, "callspec", {}).params
              and not item.get_closest_marker("skip")]
     with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="fault-case") as pool:
         futures = {case: pool.submit(run_case, case) for case in cases}
