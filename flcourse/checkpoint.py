@@ -72,14 +72,14 @@ class CheckpointWriter:
     def __init__(self, path, identity: dict, *, fsync: bool = False):
         self.path, self.identity, self.fsync = Path(path), identity, fsync
         self._history = self._state = None
-        self._sequence, self._capacity = 0, 0
+        self._sequence, self._capacity, self._digest = 0, 0, hashlib.sha256()
 
     def start(self, history_rows: list[dict]) -> None:
         """Begin a new run: forget any earlier checkpoint there; write the rows so far."""
         self.close()
         self.path.unlink(missing_ok=True)
-        self._sequence = 0
-        self._history = open(history_path(self.path), "w", encoding="utf-8")
+        self._sequence, self._digest = 0, hashlib.sha256()
+        self._history = open(history_path(self.path), "wb")
         self._append(history_rows)
 
     def resume(self, server_round: int) -> None:
@@ -91,8 +91,10 @@ class CheckpointWriter:
         with open(history_path(self.path), "r+b") as history:
             data = history.read()
             parts = data.split(b"\n", server_round + 1)
-            history.truncate(len(data) - len(parts[-1]) if len(parts) > server_round + 1 else len(data))
-        self._history = open(history_path(self.path), "a", encoding="utf-8")
+            kept = len(data) - len(parts[-1]) if len(parts) > server_round + 1 else len(data)
+            history.truncate(kept)
+        self._digest = hashlib.sha256(data[:kept])
+        self._history = open(history_path(self.path), "ab")
 
     def save(self, server_round: int, params: np.ndarray, rng_state: dict, new_rows: list[dict],
              extra_state: dict | None = None) -> None:
@@ -106,7 +108,7 @@ class CheckpointWriter:
             self.resume(server_round - 1)
         self._append(new_rows)
         header = {"identity": self.identity, "round": server_round, "rng_state": rng_state,
-                  "extra_state": {}}
+                  "history_sha256": self._digest.hexdigest(), "extra_state": {}}
         arrays = {"params": np.asarray(params, dtype=np.float64)}
         for key, value in (extra_state or {}).items():
             if isinstance(value, np.ndarray):
@@ -136,7 +138,9 @@ class CheckpointWriter:
         self._state = open(self.path, "r+b", buffering=0)
 
     def _append(self, rows) -> None:
-        self._history.write("".join(json.dumps(row, default=plain) + "\n" for row in rows))
+        data = "".join(json.dumps(row, default=plain) + "\n" for row in rows).encode()
+        self._digest.update(data)
+        self._history.write(data)
         self._history.flush()
         if self.fsync:
             os.fsync(self._history.fileno())
@@ -225,8 +229,8 @@ def load_checkpoint(path, identity: dict) -> Resumed:
     _check_rng_state(header.get("rng_state"), fail)
     extra = dict(header.get("extra_state") or {})
     extra.update({name.split(".", 1)[1]: a for name, a in arrays.items() if name.startswith("extra_state.")})
-    return Resumed(server_round, params, header["rng_state"],
-                   read_history_rows(history_path(path), server_round, fail), extra, fell_back)
+    history = read_history_rows(history_path(path), server_round, fail, header.get("history_sha256"))
+    return Resumed(server_round, params, header["rng_state"], history, extra, fell_back)
 
 
 def _newest_slot(data: bytes, fail) -> tuple[int, bytes, bool]:
@@ -301,10 +305,11 @@ def _check_rng_state(state, fail) -> None:
         raise fail("its rng_state is not the state of a numpy bit generator") from None
 
 
-def read_history_rows(path: Path, server_round: int, fail) -> dict:
+def read_history_rows(path: Path, server_round: int, fail, sha256: str | None = None) -> dict:
     """The history, a dict of lists, from rows 0..server_round of the JSON-lines file ``path``.
 
-    Rows after ``server_round`` (appended just before a crash) are ignored.
+    Rows after ``server_round`` (appended just before a crash) are ignored; with ``sha256``
+    (saved with the state), rows 0..server_round must have exactly that checksum.
     """
     try:
         data = path.read_bytes()
@@ -316,8 +321,9 @@ def read_history_rows(path: Path, server_round: int, fail) -> dict:
     if n_rows <= server_round:
         raise fail(f"its history file {path} holds {n_rows} rows, fewer than the "
                    f"{server_round + 1} of rounds 0..{server_round}")
+    lines = data.split(b"\n", server_round + 1)[:server_round + 1]
     history = {}
-    for expected, line in enumerate(data.split(b"\n", server_round + 1)[:server_round + 1]):
+    for expected, line in enumerate(lines):
         try:
             row = json.loads(line)
         except ValueError:
@@ -328,4 +334,7 @@ def read_history_rows(path: Path, server_round: int, fail) -> dict:
                        f"(line {expected + 1} is round {got!r}, expected {expected})")
         for key, value in row.items():
             history.setdefault(key, []).append(value)
+    if sha256 is not None and hashlib.sha256(b"\n".join(lines) + b"\n").hexdigest() != sha256:
+        raise fail(f"its history file {path} is damaged (rows 0..{server_round} do not match the "
+                   f"checksum saved with the state)")
     return history

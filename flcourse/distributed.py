@@ -8,6 +8,7 @@ is then the serial one, so data-parallel SGD retraces serial SGD. See notebook 0
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from itertools import islice
@@ -207,7 +208,7 @@ class DataParallelSGD:
         n_workers, batch_size = self.n_workers, self.batch_size
         check_scalar(n_workers, "n_workers", "DataParallelSGD", int, low=1, high=len(y), closed="both")
         check_scalar(batch_size, "batch_size", "DataParallelSGD", int, low=n_workers, closed="left")
-        check_scalar(n_steps, "n_steps", owner, int, low=0, closed="left")
+        check_scalar(n_steps, "n_steps", owner, int, low=0, high=sys.maxsize, closed="both")
         eval_every = max(1, n_steps // 10) if eval_every is None else eval_every
         check_scalar(eval_every, "eval_every", owner, int, low=1, closed="left")
         check_optional_callable(callback, "callback", owner)

@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_scalar
+from ._validation import check_params, check_rng, check_scalar
 from .aggregate import weighted_average
 from .models import Model
 from .partition import check_index_partition
@@ -54,16 +54,35 @@ class NumpyClient:
 
     def fit(self, params, config: dict):
         """Train locally from ``params``; return (new params, number of examples, metrics)."""
+        params = check_params(params, self.model.n_params, "NumpyClient.fit")
+        check_fit_config(config, "NumpyClient.fit")
         params = local_sgd(self.model, params, self.X[None], self.y[None], [self.cid], config)[0]
         return params, len(self.y), {}
 
     def evaluate(self, params, config: dict):
         """Return (loss, number of examples, {"accuracy": ...}) of ``params`` on the local data."""
-        loss = self.model._loss_grad(np.asarray(params, dtype=np.float64), self.X, self.y, False)[0]
+        params = check_params(params, self.model.n_params, "NumpyClient.evaluate")
+        loss = self.model._loss_grad(params, self.X, self.y, False)[0]
         return float(loss), len(self.y), {"accuracy": self.model.score(params, self.X, self.y)}
 
     def __repr__(self) -> str:
         return f"NumpyClient(cid={self.cid}, n_samples={len(self.y)}, model={self.model!r})"
+
+
+def check_fit_config(config, owner: str) -> dict:
+    """Raise a clear error unless ``config`` holds valid local-training instructions."""
+    if not isinstance(config, dict):
+        raise TypeError(f"The 'config' parameter of {owner} must be a dict. Got {type(config).__name__} instead.")
+    missing = [key for key in ("local_epochs", "batch_size", "lr", "seed") if key not in config]
+    if missing:
+        raise ValueError(f"The 'config' parameter of {owner} must hold 'local_epochs', 'batch_size', "
+                         f"'lr' and 'seed'. Got no {', '.join(map(repr, missing))} instead.")
+    check_scalar(config["local_epochs"], 'config["local_epochs"]', owner, int, low=1, closed="left")
+    check_scalar(config["lr"], 'config["lr"]', owner, low=0)
+    check_scalar(config["seed"], 'config["seed"]', owner, int, low=0, closed="left")
+    if config["batch_size"] is not None and config["batch_size"] != math.inf:
+        check_scalar(config["batch_size"], 'config["batch_size"]', owner, int, low=1, closed="left")
+    return config
 
 
 def local_sgd(model: Model, params, X, y, cids, config: dict) -> np.ndarray:
@@ -93,11 +112,12 @@ def local_sgd(model: Model, params, X, y, cids, config: dict) -> np.ndarray:
     batch_size = full_batch_if_none(config["batch_size"], n_samples)
     lr, rows = config["lr"], np.arange(n_clients)[:, None]
     stacked = np.tile(np.asarray(params, dtype=np.float64), (n_clients, 1))
-    for _ in range(config["local_epochs"]):
-        order = np.stack([rng.permutation(n_samples) for rng in rngs])
-        for start in range(0, n_samples, batch_size):
-            batch = order[:, start:start + batch_size]
-            stacked -= lr * model._grad_stacked(stacked, X[rows, batch], y[rows, batch])
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverging client: the server refuses its update
+        for _ in range(config["local_epochs"]):
+            order = np.stack([rng.permutation(n_samples) for rng in rngs])
+            for start in range(0, n_samples, batch_size):
+                batch = order[:, start:start + batch_size]
+                stacked -= lr * model._grad_stacked(stacked, X[rows, batch], y[rows, batch])
     return stacked
 
 
@@ -111,6 +131,10 @@ def make_clients(model: Model, X, y, partition) -> list[NumpyClient]:
                         f"Got {type(model).__name__} instead.")
     _, X, y = model.check_inputs(np.zeros(model.n_params), X, y, "make_clients")
     parts = check_index_partition(partition, len(y), "make_clients", cover=False)
+    empty = [k for k, part in enumerate(parts) if len(part) == 0]
+    if empty:
+        raise ValueError(f"The 'partition' parameter of make_clients must give every client at least "
+                         f"one sample. Got an empty part {empty[0]} instead.")
     return [NumpyClient(model, X[part], y[part], cid=cid) for cid, part in enumerate(parts)]
 
 
@@ -126,6 +150,9 @@ def sample_clients(n_clients: int, fraction: float, rng: np.random.Generator) ->
 
     Python's round() sends halves to the even neighbour: C = 0.25 of 10 clients picks 2.
     """
+    check_scalar(n_clients, "n_clients", "sample_clients", int, low=1, closed="left")
+    check_scalar(fraction, "fraction", "sample_clients", low=0, high=1, closed="right")
+    rng = check_rng(rng, "sample_clients", name="rng")
     n_selected = max(1, int(round(fraction * n_clients)))
     return np.sort(rng.choice(n_clients, size=n_selected, replace=False))
 

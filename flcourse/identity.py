@@ -75,16 +75,16 @@ def run_identity(model, strategy, clients) -> dict:
     ----------
     model : Model
     strategy : object with constructor parameters (FedAvg, FedSGD, ...)
-    clients : list of (cid, n_examples) pairs
-        The id the server calls each client by and how many examples it holds (None if
-        the client does not say).
+    clients : list of (cid, n_examples) pairs or (cid, n_examples, data_fingerprint) triples
+        The id the server calls each client by, how many examples it holds (None if the
+        client does not say) and, optionally, a fingerprint of its data.
 
     Returns
     -------
     dict with "model", "n_params", "strategy" and "clients" (n_clients and a sha256
-    fingerprint of the sorted pairs)
+    fingerprint of the sorted entries)
     """
-    pairs = sorted([int(cid), None if n is None else int(n)] for cid, n in clients)
+    pairs = sorted([int(cid), None if n is None else int(n), *data] for cid, n, *data in clients)
     fingerprint = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
     return {"model": {"class": qualified_name(model), "params": constructor_params(model)},
             "n_params": int(model.n_params),
@@ -110,8 +110,8 @@ def identity_difference(saved: dict, current: dict) -> str | None:
         return (f"the client set differs: {old.get('n_clients')} clients in the checkpoint, "
                 f"{new['n_clients']} here")
     if old.get("fingerprint") != new["fingerprint"]:
-        return (f"the client set differs: {new['n_clients']} clients in both, but other ids or "
-                f"numbers of examples (fingerprint {str(old.get('fingerprint'))[:12]} in the "
+        return (f"the client set differs: {new['n_clients']} clients in both, but other ids, "
+                f"numbers of examples or data (fingerprint {str(old.get('fingerprint'))[:12]} in the "
                 f"checkpoint, {new['fingerprint'][:12]} here)")
     return None
 

@@ -355,6 +355,9 @@ def softmax(logits) -> np.ndarray:
     if logits.ndim == 0 or logits.shape[-1] == 0:
         raise ValueError(f"The 'logits' parameter of softmax must have at least one axis with at "
                          f"least one entry on the last. Got an array of shape {logits.shape} instead.")
+    if not np.isfinite(logits).all():
+        raise ValueError(f"The 'logits' parameter of softmax must hold finite numbers only. "
+                         f"Got {logits[~np.isfinite(logits)][0]} instead.")
     return _softmax(logits)
 
 
@@ -370,7 +373,7 @@ def one_hot(y, n_classes: int) -> np.ndarray:
     ``y`` is a 1-D array-like of integer labels in [0, n_classes); whole floats such as 2.0 count
     as integers, anything else (-1, 1.5, n_classes) is refused rather than wrapped or truncated.
     """
-    check_scalar(n_classes, "n_classes", "one_hot", int, low=1, closed="left")
+    check_scalar(n_classes, "n_classes", "one_hot", int, low=1, high=10**6, closed="both")
     y = np.asarray(y)
     y = check_y(y, "one_hot", len(y) if y.ndim else 0, n_classes)
     encoded = np.zeros((len(y), n_classes))

@@ -119,11 +119,11 @@ def check_finite(params, lr, owner, where) -> None:
                                  f"{where}. Try a smaller learning rate than lr={lr}.")
 
 
-def check_eval_set(model: Model, eval_set, owner: str) -> tuple[np.ndarray, np.ndarray] | None:
+def check_eval_set(model: Model, eval_set, owner: str, name: str = "eval_set") -> tuple[np.ndarray, np.ndarray] | None:
     """Return ``eval_set`` as a checked pair (X_test, y_test) for ``model``, or None.
 
     X_test must be finite with ``model.n_features`` columns and y_test hold one valid target per
-    row; errors name ``eval_set[0]`` or ``eval_set[1]``.
+    row; errors name ``eval_set[0]`` or ``eval_set[1]`` (``name`` for another parameter's name).
     """
     if eval_set is None:
         return None
@@ -131,8 +131,8 @@ def check_eval_set(model: Model, eval_set, owner: str) -> tuple[np.ndarray, np.n
         got = type(eval_set).__name__
         if isinstance(eval_set, (tuple, list)):
             got = f"a {got} of length {len(eval_set)}"
-        raise TypeError(f"The 'eval_set' parameter of {owner} must be a pair (X_test, y_test). "
+        raise TypeError(f"The {name!r} parameter of {owner} must be a pair (X_test, y_test). "
                         f"Got {got} instead.")
-    X_test = check_X(eval_set[0], owner, model.n_features, name="eval_set[0]")
-    y_test = check_y(eval_set[1], owner, X_test.shape[0], model.n_classes, name="eval_set[1]")
+    X_test = check_X(eval_set[0], owner, model.n_features, name=f"{name}[0]")
+    y_test = check_y(eval_set[1], owner, X_test.shape[0], model.n_classes, name=f"{name}[1]")
     return X_test, y_test

@@ -63,7 +63,11 @@ def _dirichlet_draw(y, n_clients, alpha, rng):
     for label in np.unique(y):
         members = rng.permutation(np.flatnonzero(y == label))
         shares = rng.dirichlet(np.full(n_clients, alpha))
-        shares *= np.array([len(part) < len(y) / n_clients for part in parts])
+        eligible = np.array([len(part) < len(y) / n_clients for part in parts])
+        shares *= eligible
+        if not shares.sum() > 0:  # tiny alpha: every eligible share underflowed to 0
+            shares = np.zeros(n_clients)
+            shares[rng.choice(np.flatnonzero(eligible)) if eligible.any() else np.argmin([len(p) for p in parts])] = 1.0
         cuts = (np.cumsum(shares / shares.sum()) * len(members)).astype(int)[:-1]
         for part, piece in zip(parts, np.split(members, cuts)):
             part.extend(piece.tolist())

@@ -8,6 +8,7 @@ answer ``fit(cids, params, config, timeout)`` and ``evaluate(...)`` with
 """
 from __future__ import annotations
 
+import hashlib
 import numbers
 
 import numpy as np
@@ -21,9 +22,13 @@ class ClientFailure(RuntimeError):
 
 
 def client_ids(clients, owner: str) -> list[int]:
-    """Each client's id (``cid``, else its position); raise on a bad or repeated id."""
+    """Each client's id (``cid``, else its position); raise on a bad or repeated id, or on a
+    client without a ``fit`` method."""
     ids = []
     for position, client in enumerate(clients):
+        if not callable(getattr(client, "fit", None)):
+            raise TypeError(f"The 'clients' parameter of {owner} must hold clients with a fit method "
+                            f"(NumpyClient, ...). Got {type(client).__name__} at position {position} instead.")
         cid = getattr(client, "cid", position)
         if isinstance(cid, bool) or not isinstance(cid, numbers.Integral) or cid < 0:
             raise TypeError(f"The 'clients' parameter of {owner} must hold clients whose 'cid' is a "
@@ -38,6 +43,27 @@ def client_ids(clients, owner: str) -> list[int]:
     return ids
 
 
+def as_client_list(clients, owner: str) -> list:
+    """``clients`` (any iterable of clients) as a list; TypeError naming it otherwise."""
+    if isinstance(clients, (str, bytes, dict)) or not hasattr(clients, "__iter__"):
+        raise TypeError(f"The 'clients' parameter of {owner} must be a list of clients. "
+                        f"Got {type(clients).__name__} instead.")
+    return list(clients)
+
+
+def client_fingerprint(client) -> str | None:
+    """A sha256 of a client's data (X and y), so that a checkpoint knows its clients by what
+    they hold, not only by id and size; None for a client that does not show its data."""
+    X, y = getattr(client, "X", None), getattr(client, "y", None)
+    if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
+        return None
+    digest = hashlib.sha256()
+    for array in (X, y):
+        digest.update(str((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
 def declared_size(client) -> int | None:
     """The number of samples a client says it holds (``n_samples``), or None."""
     size = getattr(client, "n_samples", None)
@@ -48,7 +74,7 @@ class _Runner:
     """What both runners share: clients by id, sorted ids, declared sizes."""
 
     def __init__(self, clients):
-        clients = list(clients)
+        clients = as_client_list(clients, type(self).__name__)
         ids = client_ids(clients, type(self).__name__)
         self.clients = clients
         self._by_id = dict(zip(ids, clients))
@@ -61,6 +87,10 @@ class _Runner:
     def sizes(self) -> dict:
         """{cid: declared number of samples, or None}."""
         return {cid: declared_size(self._by_id[cid]) for cid in self.cids}
+
+    def fingerprints(self) -> dict:
+        """{cid: sha256 of the client's data, or None}."""
+        return {cid: client_fingerprint(self._by_id[cid]) for cid in self.cids}
 
 
 class InProcessClients(_Runner):
@@ -100,8 +130,8 @@ class InProcessClients(_Runner):
         return {cid: self._call(cid, "evaluate", params, config) for cid in cids}
 
     def _call(self, cid, method, params, config):
-        try:
-            return "ok", getattr(self._by_id[cid], method)(params, config)
+        try:  # a copy each, so that no client can change what the server or the others see
+            return "ok", getattr(self._by_id[cid], method)(np.array(params, dtype=np.float64), dict(config))
         except Exception as error:  # noqa: BLE001 - one client's failure is the policy's call
             return "error", f"client {cid} raised {type(error).__name__}: {error}"
 

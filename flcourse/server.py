@@ -14,6 +14,7 @@ import numbers
 import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +24,8 @@ from .history import load_history, save_history
 from .identity import run_identity
 from .federated import DEFAULT_MAX_EXAMPLES, check_update
 from .models import Model
-from .runners import ClientFailure, InProcessClients, ProcessClients, client_ids
+from .optim import check_eval_set
+from .runners import ClientFailure, InProcessClients, ProcessClients, as_client_list, client_ids
 
 __all__ = ["ClientFailure", "InProcessClients", "ProcessClients", "Server", "load_history",
            "save_history"]
@@ -74,7 +76,8 @@ class Server:
                  param_bound: float = 1e6, checkpoint_path=None, seed=None):
         self.model, self.strategy = model, strategy
         if not hasattr(clients, "fit"):
-            client_ids(list(clients), "Server")
+            clients = as_client_list(clients, "Server")
+            client_ids(clients, "Server")
             clients = InProcessClients(clients)
         self.clients = clients
         self.test_set, self.evaluate_clients = test_set, evaluate_clients
@@ -108,9 +111,6 @@ class Server:
         if self.checkpoint_path is None:
             return _NoCheckpoint()
         return CheckpointWriter(self.checkpoint_path, self._identity())
-
-    def _identity(self) -> dict:
-        return run_identity(self.model, self.strategy, self._client_sizes())
 
     def _start(self, params, writer) -> int:
         self._rng, self.history_ = check_rng(self.seed, "Server"), {}
@@ -221,6 +221,11 @@ class Server:
         sizes = self.clients.sizes() if hasattr(self.clients, "sizes") else {}
         return [(cid, sizes.get(cid)) for cid in self.clients.cids]
 
+    def _identity(self) -> dict:
+        prints = self.clients.fingerprints() if hasattr(self.clients, "fingerprints") else {}
+        clients = [(cid, n, prints.get(cid)) for cid, n in self._client_sizes()]
+        return run_identity(self.model, self.strategy, clients)
+
     def _example_limits(self) -> dict:
         """The most examples each client's update may claim."""
         default = DEFAULT_MAX_EXAMPLES if self.max_examples is None else self.max_examples
@@ -253,16 +258,15 @@ class Server:
             if not isinstance(self.test_set, (tuple, list)) or len(self.test_set) != 2:
                 raise TypeError(f"The 'test_set' parameter of {owner} must be a pair (X_test, y_test) "
                                 f"or None. Got {type(self.test_set).__name__} instead.")
-            self.model.check_inputs(np.zeros(self.model.n_params), *self.test_set, "Server")
+            check_eval_set(self.model, self.test_set, owner, name="test_set")
         _check_bool(self.evaluate_clients, "evaluate_clients", owner)
         check_choice(self.on_invalid, "on_invalid", owner, {"fail", "drop"})
         check_scalar(self.round_timeout, "round_timeout", owner, low=0, high=MAX_TIMEOUT, closed="right")
         if self.max_examples is not None:
             check_scalar(self.max_examples, "max_examples", owner, int, low=1, closed="left")
         check_scalar(self.param_bound, "param_bound", owner, low=0, allow_inf=True)
-        if self.checkpoint_path is not None and not isinstance(self.checkpoint_path, (str, os.PathLike)):
-            raise TypeError(f"The 'checkpoint_path' parameter of {owner} must be a str, a path or "
-                            f"None. Got {type(self.checkpoint_path).__name__} instead.")
+        if self.checkpoint_path is not None:
+            _check_checkpoint_path(self.checkpoint_path, owner)
         check_rng(self.seed, owner)
 
     def __repr__(self) -> str:
@@ -294,6 +298,17 @@ class _NoCheckpoint:
 
     def __exit__(self, *exc):
         return False
+
+
+def _check_checkpoint_path(path, owner):
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"The 'checkpoint_path' parameter of {owner} must be a str, a path or "
+                        f"None. Got {type(path).__name__} instead.")
+    folder = Path(path).parent
+    if Path(path).is_dir() or not folder.is_dir():
+        what = "a folder" if Path(path).is_dir() else f"in {folder}, which is not a folder"
+        raise ValueError(f"The 'checkpoint_path' parameter of {owner} must name a file in an "
+                         f"existing folder. Got {os.fspath(path)!r}, {what}, instead.")
 
 
 def _check_bool(value, name, owner):

@@ -162,7 +162,7 @@ def test_an_inf_hyper_parameter_survives_the_round_trip(tmp_path):
     (dict(strategy=FedAvg(batch_size=math.inf, lr=0.5)), "strategy FedAvg's 'lr' is 0.1 in the checkpoint and 0.5 here"),
     (dict(clients=CLIENTS[:5]), "the client set differs: 10 clients in the checkpoint, 5 here"),
     (dict(clients=[(cid, 50) for cid in range(10)]),
-     r"the client set differs: 10 clients in both, but other ids or numbers of examples "
+     r"the client set differs: 10 clients in both, but other ids, numbers of examples or data "
      r"\(fingerprint [0-9a-f]{12} in the checkpoint, [0-9a-f]{12} here\)"),
 ])
 def test_another_run_is_refused_naming_what_differs_with_both_values(other, message, tmp_path):
@@ -496,3 +496,12 @@ def test_the_history_writer_encodes_each_value_once(tmp_path, monkeypatch):
 
     assert encoded == [1] * len(history)
     assert load_history(tmp_path / "history.json")["round"] == [0] * 10_001
+
+
+def test_a_changed_digit_in_the_history_is_refused(tmp_path):
+    path = tmp_path / "run.flc"
+    write_run(path)
+    data = history_path(path).read_bytes()
+    history_path(path).write_bytes(data.replace(b'"bytes_sent": 10400', b'"bytes_sent": 10401', 1))
+
+    assert_refused(path, r"its history file \S+ is damaged \(rows 0..3 do not match the checksum saved with the state\)")

@@ -49,8 +49,9 @@ def is_zombie(pid):
         return False
 
 
-@pytest.mark.parametrize("sent", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
-@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+@pytest.mark.parametrize("sent, start_method", [(signal.SIGKILL, "fork"), (signal.SIGTERM, "fork"),
+                                                (signal.SIGINT, "fork"), (signal.SIGKILL, "spawn")],
+                         ids=lambda v: getattr(v, "name", v))
 def test_killing_a_cli_run_with_client_processes_leaves_nothing_behind(sent, start_method, tmp_path):
     script = tmp_path / "cli.py"
     script.write_text(REPORTER)

@@ -342,3 +342,124 @@ def test_a_resumed_run_after_a_crash_ends_bit_identical_to_an_uninterrupted_one(
 
     assert np.array_equal(resumed.params_, straight.params_)
     assert {k: resumed.history_[k] for k in DETERMINISTIC_KEYS} == {k: straight.history_[k] for k in DETERMINISTIC_KEYS}
+
+
+class Vandal:
+    """A client that scribbles over the parameters and config it is given, then fails."""
+
+    def __init__(self, client):
+        self.client, self.cid, self.n_samples = client, client.cid, client.n_samples
+
+    def fit(self, params, config):
+        params += 1e5
+        config["lr"] = 1e9
+        raise RuntimeError("vandalised")
+
+    def evaluate(self, params, config):
+        return self.client.evaluate(params, config)
+
+
+def test_a_client_that_writes_into_what_it_was_sent_changes_nothing_for_the_server_or_the_others(softmax_setup):
+    model, _, clients = softmax_setup
+    honest = Server(model, FedSGD(lr=0.5), clients[:3] + clients[4:], seed=0).run(2)
+    vandalised = [Alone(c) for c in clients]
+    vandalised[3] = Vandal(clients[3])  # runs before the clients after it, alone like them
+
+    server = Server(model, FedSGD(lr=0.5), vandalised, on_invalid="drop", seed=0).run(2)
+
+    np.testing.assert_allclose(server.params_, honest.params_, rtol=0, atol=1e-12)
+
+
+def test_resume_refuses_clients_of_the_same_ids_and_sizes_with_other_data(softmax_setup, tmp_path):
+    path = written_checkpoint(softmax_setup, tmp_path)
+    model, digits, clients = softmax_setup
+    others = [NumpyClient(model, c.X[::-1], c.y[::-1], cid=c.cid) for c in clients]
+
+    with pytest.raises(ValueError, match=r"the client set differs: 10 clients in both, but other ids, numbers of examples or data"):
+        Server(model, FedSGD(lr=0.5), others, seed=0, checkpoint_path=path).run(4, resume=True)
+
+
+@pytest.mark.parametrize("clients, message", [
+    (None, r"'clients' parameter of Server must be a list of clients. Got NoneType"),
+    (3, r"'clients' parameter of Server must be a list of clients. Got int"),
+    (["a", "b"], r"'clients' parameter of Server must hold clients with a fit method \(NumpyClient, ...\). Got str at position 0"),
+])
+def test_clients_that_are_not_clients_are_refused_before_any_round(clients, message, softmax_setup):
+    with pytest.raises(TypeError, match=message):
+        Server(softmax_setup[0], FedSGD(), clients)
+
+
+def test_a_generator_of_clients_is_a_list_of_clients(softmax_setup):
+    model, _, clients = softmax_setup
+
+    from_generator = Server(model, FedSGD(lr=0.5), (c for c in clients), seed=0).run(1)
+
+    assert np.array_equal(from_generator.params_, Server(model, FedSGD(lr=0.5), clients, seed=0).run(1).params_)
+
+
+@pytest.mark.parametrize("path, message", [
+    (lambda tmp: tmp, r"must name a file in an existing folder. Got '.*', a folder, instead"),
+    (lambda tmp: tmp / "file" / "ckpt", r"must name a file in an existing folder. Got '.*', in .*file, which is not a folder"),
+])
+def test_a_checkpoint_path_that_cannot_be_a_file_is_refused_before_any_round(path, message, softmax_setup, tmp_path):
+    (tmp_path / "file").write_text("")
+    model, _, clients = softmax_setup
+
+    with pytest.raises(ValueError, match=r"'checkpoint_path' parameter of Server " + message):
+        Server(model, FedSGD(), clients, checkpoint_path=path(tmp_path)).run(1)
+
+
+@pytest.mark.parametrize("test_set, message", [
+    (lambda d: (d.X_test[:, :5], d.y_test), r"'test_set\[0\]' parameter of Server must have 64 columns"),
+    (lambda d: (d.X_test, d.y_test + 10), r"'test_set\[1\]' parameter of Server must hold labels in \[0, 9\]"),
+])
+def test_a_bad_test_set_is_named_as_the_test_set(test_set, message, softmax_setup):
+    model, digits, clients = softmax_setup
+
+    with pytest.raises(ValueError, match=message):
+        Server(model, FedSGD(), clients, test_set=test_set(digits)).run(1)
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((0, 0.5), ValueError, r"'n_clients' parameter of sample_clients must be an int in \[1, inf\). Got 0"),
+    ((10, -1.0), ValueError, r"'fraction' parameter of sample_clients must be a float in \(0, 1\]. Got -1.0"),
+    ((10, float("nan")), ValueError, r"'fraction' parameter of sample_clients must be a float in \(0, 1\]. Got nan"),
+    ((10, 0.5, "seed"), TypeError, r"'rng' parameter of sample_clients must be a non-negative int, a numpy.random.Generator or None"),
+])
+def test_sample_clients_checks_its_arguments(args, error, message):
+    from flcourse.federated import sample_clients
+
+    with pytest.raises(error, match=message):
+        sample_clients(*args[:2], args[2] if len(args) > 2 else np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda c, m: c.fit(np.zeros(3), {}), ValueError, r"'params' parameter of NumpyClient.fit must be a flat vector of shape \(650,\)"),
+    (lambda c, m: c.evaluate(np.zeros(3), {}), ValueError, r"'params' parameter of NumpyClient.evaluate must be a flat vector"),
+    (lambda c, m: c.fit(np.zeros(m.n_params), {}), ValueError,
+     r"'config' parameter of NumpyClient.fit must hold 'local_epochs', 'batch_size', 'lr' and 'seed'. Got no 'local_epochs', 'batch_size', 'lr', 'seed'"),
+    (lambda c, m: c.fit(np.zeros(m.n_params), {"local_epochs": 1, "batch_size": 0, "lr": 0.1, "seed": 0}), ValueError,
+     r"'config\[\"batch_size\"\]' parameter of NumpyClient.fit must be an int in \[1, inf\). Got 0"),
+    (lambda c, m: c.fit(np.zeros(m.n_params), None), TypeError, r"'config' parameter of NumpyClient.fit must be a dict. Got NoneType"),
+])
+def test_a_client_called_by_hand_checks_its_arguments(call, error, message, softmax_setup):
+    model, _, clients = softmax_setup
+
+    with pytest.raises(error, match=message):
+        call(clients[0], model)
+
+
+def test_make_clients_refuses_an_empty_part(softmax_setup):
+    model, digits, _ = softmax_setup
+
+    with pytest.raises(ValueError, match=r"'partition' parameter of make_clients must give every client at least one sample. Got an empty part 1"):
+        make_clients(model, digits.X_train, digits.y_train, [np.arange(5), np.array([], dtype=int)])
+
+
+def test_a_diverging_client_is_refused_without_a_numpy_warning(softmax_setup, recwarn):
+    model, _, clients = softmax_setup
+
+    server = Server(model, FedAvg(local_epochs=3, batch_size=10, lr=1e300), clients, on_invalid="drop", seed=0).run(1)
+
+    assert server.history_["n_dropped"] == [0, 10]
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
