@@ -1,6 +1,6 @@
 """Set up the course and run it: the only two commands a learner needs.
 
-    python3 course.py lab     # set up .venv on first use, then open JupyterLab on notebooks/
+    python3 course.py lab     # set up .venv on first use, then open JupyterLab on the chapters
     python3 course.py test    # set up .venv on first use, then run every test and notebook
 
 Set-up creates a virtual environment in .venv and installs flcourse with the exact versions in
@@ -58,17 +58,24 @@ def set_up() -> Path:
     return python
 
 
-def main(argv: list[str]) -> int:
-    commands = {
-        "lab": ["-m", "jupyter", "lab", str(ROOT / "notebooks")],
+def commands() -> dict:
+    """The arguments each command passes to the virtual environment's Python."""
+    return {
+        # the whole repository in the file browser (the package, benchmarks, README), landing on the chapters
+        "lab": ["-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}",
+                "--LabApp.default_url=/lab/tree/notebooks"],
         "test": ["-m", "pytest"],
     }
-    if not argv or argv[0] not in commands:
+
+
+def main(argv: list[str]) -> int:
+    known = commands()
+    if not argv or argv[0] not in known:
         print(__doc__.strip())
         return 2
     python = set_up()
     os.chdir(ROOT)
-    return subprocess.call([str(python), *commands[argv[0]], *argv[1:]])
+    return subprocess.call([str(python), *known[argv[0]], *argv[1:]])
 
 
 if __name__ == "__main__":

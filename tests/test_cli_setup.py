@@ -41,3 +41,12 @@ def test_this_environment_was_installed_by_course_py_from_the_current_lock():
     if Path(sys.prefix).resolve() != course.VENV.resolve():
         pytest.skip("the suite runs outside .venv (e.g. in a conda environment)")
     assert course.STAMP.read_text() == course.install_fingerprint()
+
+
+def test_lab_serves_the_whole_repository_and_lands_on_the_chapters():
+    lab = load_course().commands()["lab"]
+
+    assert lab[:3] == ["-m", "jupyter", "lab"]
+    assert f"--ServerApp.root_dir={ROOT}" in lab  # the package, benchmarks and README are one click away
+    landing = next(a for a in lab if a.startswith("--LabApp.default_url=")).split("=", 1)[1]
+    assert landing == "/lab/tree/notebooks" and (ROOT / "notebooks").is_dir()

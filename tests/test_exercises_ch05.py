@@ -81,6 +81,7 @@ def forgets_the_list(results, n_params):
     (plain_mean, "plain mean"),
     (keeps_nan, "holds NaN"),
     (forgets_the_list, "your dropped list is []"),
+    (lambda results, n_params: (aggregate(results, n_params)[0], [5, 2, 4]), "your dropped list is [5, 2, 4]"),
     (lambda results, n_params: aggregate(results, n_params)[0], "pair"),
     (lambda results, n_params: (np.zeros(n_params - 1), [2, 4, 5]), "shape (5,)"),
 ])

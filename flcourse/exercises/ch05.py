@@ -150,7 +150,7 @@ def _aggregate_hint(params, dropped, expected, expected_dropped, valid) -> str |
             return "that is the plain mean of the valid updates; weight client k by n_k."
         return f"new_params should be a vector of shape {expected.shape}: sum_k n_k params_k / " \
                "sum_k n_k over the valid updates."
-    if not isinstance(dropped, (list, tuple)) or sorted(dropped) != expected_dropped:
+    if not isinstance(dropped, (list, tuple)) or list(dropped) != expected_dropped:
         return f"your dropped list is {dropped!r}. It should hold the cids whose result " \
                "check_update rejects (NaN, wrong shape, n_examples < 1), in increasing order."
     return None
