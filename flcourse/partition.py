@@ -68,7 +68,9 @@ def _dirichlet_draw(y, n_clients, alpha, rng):
         if not shares.sum() > 0:  # tiny alpha: every eligible share underflowed to 0
             shares = np.zeros(n_clients)
             shares[rng.choice(np.flatnonzero(eligible)) if eligible.any() else np.argmin([len(p) for p in parts])] = 1.0
-        cuts = (np.cumsum(shares / shares.sum()) * len(members)).astype(int)[:-1]
+        cumulative = np.cumsum(shares / shares.sum())
+        cumulative[np.flatnonzero(shares)[-1]:] = 1.0  # no rounding hands a full client at the end a sample
+        cuts = (cumulative * len(members)).astype(int)[:-1]
         for part, piece in zip(parts, np.split(members, cuts)):
             part.extend(piece.tolist())
     return [np.array(part, dtype=np.int64) for part in parts]

@@ -107,8 +107,16 @@ def only_last_loss(model, X, y, lrs, n_steps):
     return max(lr for lr in lrs if lower(lr))
 
 
+def non_increasing(model, X, y, lrs, n_steps):
+    def monotone(lr):
+        losses = fl.gradient_descent(model, model.init_params(), X, y, lr=lr, n_steps=n_steps)[1]["train_loss"]
+        return np.all(np.diff(losses) <= 0)
+    return max(lr for lr in lrs if monotone(lr))
+
+
 @pytest.mark.parametrize("answer, hint", [
-    (only_last_loss, "loss goes up at step"),
+    (only_last_loss, "loss does not go down at step"),
+    (non_increasing, "count a loss that stays the same as not going down"),
     (lambda model, X, y, lrs, n_steps: min(lrs), "return the largest such value"),
     (lambda model, X, y, lrs, n_steps: 0.123, "return one of the values in lrs"),
 ])

@@ -109,6 +109,12 @@ def test_exercise_3_wrong_reading_gets_specific_hint(answer, hint, capsys):
     assert hint in capsys.readouterr().out
 
 
+def test_exercise_3_hint_gives_the_iid_floor_the_chapter_teaches(capsys):
+    ch02.exercise_3({**TRUTH, "A": (False, False)})
+
+    assert "gives about 0.14 from sampling noise alone" in capsys.readouterr().out  # section 2.3: 0.141
+
+
 def unsorted_shards(y, n_clients, shards_per_client, seed):
     parts = np.array_split(np.random.default_rng(seed).permutation(len(y)), n_clients * shards_per_client)
     return [np.concatenate(parts[k::n_clients]) for k in range(n_clients)]

@@ -106,6 +106,19 @@ def test_exercise_3_wants_a_simulation_not_the_closed_form(capsys):
     assert fl.gradient_descent.__module__ == "flcourse.optim"
 
 
+def closed_form_with_dummy_calls(a, c, p, lr, E):
+    """The closed form, dressed up with calls to gradient_descent that simulate nothing."""
+    model = fl.LinearRegression(n_features=1, fit_intercept=False)
+    for _ in a:
+        fl.gradient_descent(model, np.zeros(1), np.ones((1, 1)), np.zeros(1), lr=lr, n_steps=E)
+    return fixed_points(a, c, p, lr, E)[1]
+
+
+def test_exercise_3_refuses_the_closed_form_behind_dummy_calls(capsys):
+    assert ch03.exercise_3(closed_form_with_dummy_calls) is False
+    assert "rather than from the limit: simulate the rounds" in capsys.readouterr().out
+
+
 def test_exercise_3_restores_gradient_descent_after_an_exception():
     ch03.exercise_3(raises)
     assert fl.gradient_descent is fl.optim.gradient_descent

@@ -145,3 +145,16 @@ def test_non_positive_alpha_is_rejected(alpha, digits):
 def test_check_partition_reports_missing_and_repeated_samples():
     with pytest.raises(ValueError, match=r"Got 1 repeated index and 1 missing sample instead; the first repeated, 1, is in part 0 and part 1"):
         fl.check_partition([np.array([0, 1]), np.array([1, 3])], 4)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1, 0.5])
+def test_a_dirichlet_client_that_holds_n_over_k_samples_gets_no_more(alpha, digits):
+    y, n_clients = digits.y_train, 10
+    for seed in range(40):
+        partition = fl.dirichlet_partition(y, n_clients, alpha=alpha, seed=seed)
+        for part in partition:
+            labels = y[part]
+            for label in np.unique(y):  # labels are dealt in increasing order
+                held_before = np.sum(labels < label)
+                if held_before >= len(y) / n_clients:
+                    assert np.sum(labels == label) == 0, (alpha, seed, label)

@@ -137,9 +137,14 @@ def _first_increase(model: Model, X, y, lr: float, n_steps: int):
 def _ex3_problems():
     X, y = _regression_problem()
     digits = load_digits(seed=0)
+    # J(w) = (w - 1)^2 / 2 from w = 0: lr = 1 lands on the minimum and then stays (the loss
+    # stops going down), lr = 2 jumps to w = 2 and back at the same loss: "goes down at every
+    # step" must be strict, and 1.5 is the answer.
+    flat = (LinearRegression(n_features=1, fit_intercept=False), np.ones((1, 1)), np.ones(1),
+            [0.5, 1.0, 1.5, 2.0, 2.5], 10)
     return [(LinearRegression(n_features=4), X, y, [0.05, 0.1, 0.15, 0.2, 0.25, 0.3], 30),
             (SoftmaxRegression(n_features=64, n_classes=10), digits.X_train[:300],
-             digits.y_train[:300], [0.5, 1.0, 2.0, 3.0, 4.0, 6.0], 50)]
+             digits.y_train[:300], [0.5, 1.0, 2.0, 3.0, 4.0, 6.0], 50), flat]
 
 
 def exercise_3(answer: Callable) -> bool:
@@ -162,12 +167,13 @@ def exercise_3(answer: Callable) -> bool:
         increases = {lr: _first_increase(model, X, y, lr, n_steps) for lr in lrs}
         best = max(lr for lr in lrs if increases[lr] is None)
         if increases[float(result)] is not None:
-            return report(False, "", f"{case}: with lr={float(result):g} the loss goes up at step "
-                          f"{increases[float(result)]}. Check every step, not only the last loss.")
+            return report(False, "", f"{case}: with lr={float(result):g} the loss does not go down at "
+                          f"step {increases[float(result)]}. Check every step, not only the last loss, "
+                          "and count a loss that stays the same as not going down.")
         if float(result) < best:
             return report(False, "", f"{case}: lr={best} also lowers the loss at every step; "
                           "return the largest such value.")
-    return report(True, "Your search finds the largest monotone learning rate on both problems.", "")
+    return report(True, "Your search finds the largest monotone learning rate on all three problems.", "")
 
 
 def _ex4_function(x):
