@@ -92,10 +92,16 @@ def main(argv=None) -> dict:
         print(f"{name:15s} steps {result['steps_seconds']:7.3f} s   start-up "
               f"{result['startup_seconds']:6.2f} s", flush=True)
     report = summarise(results, args)
+    report["summary"] = summary_line(report)
     save(report)
-    print(f"speedup_processes_k2={report['speedup']['processes K=2']:.2f} "
-          f"speedup_dask_k2={report['speedup']['dask K=2']:.2f}")
+    print(report["summary"])
     return report
+
+
+def summary_line(report) -> str:
+    """The last line printed, also stored in the JSON as "summary"."""
+    return (f"speedup_processes_k2={report['speedup']['processes K=2']:.2f} "
+            f"speedup_dask_k2={report['speedup']['dask K=2']:.2f}")
 
 
 def summarise(results, args) -> dict:

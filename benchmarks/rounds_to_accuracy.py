@@ -112,7 +112,7 @@ def stem():
     return MODEL["name"] + ("" if MODEL["n_clients"] == N_CLIENTS else f"_{MODEL['n_clients']}clients")
 
 
-def save(results, rows, ratios, n_seeds):
+def save(results, rows, ratios, n_seeds, summary):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,7 +120,7 @@ def save(results, rows, ratios, n_seeds):
 
     RESULTS.mkdir(exist_ok=True)
     report = {"model": MODEL["name"], "n_clients": MODEL["n_clients"], "fraction_fit": FRACTION, "targets": TARGETS, "seeds": n_seeds,
-              "results": results, "best_ratio": ratios, "table": rows}
+              "results": results, "best_ratio": ratios, "table": rows, "summary": summary}
     (RESULTS / f"rounds_to_accuracy_{stem()}.json").write_text(json.dumps(report, indent=1))
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
     for axis, (spec, targets) in zip(axes, TARGETS.items()):
@@ -150,9 +150,15 @@ def main():
     rows, ratios = table(results)
     print("| partition | target | setting | lr | median rounds | vs FedSGD |\n|---|---|---|---|---|---|")
     print("\n".join(rows))
-    save(results, rows, ratios, args.seeds)
-    print(f"fedavg_vs_fedsgd_rounds_ratio_iid={ratios.get('iid', math.nan):.1f} "
-          f"fedavg_vs_fedsgd_rounds_ratio_noniid={ratios.get('shards:2', math.nan):.1f}")
+    summary = summary_line(ratios)
+    save(results, rows, ratios, args.seeds, summary)
+    print(summary)
+
+
+def summary_line(ratios) -> str:
+    """The last line printed, also stored in the JSON as "summary"."""
+    return (f"fedavg_vs_fedsgd_rounds_ratio_iid={ratios.get('iid', math.nan):.1f} "
+            f"fedavg_vs_fedsgd_rounds_ratio_noniid={ratios.get('shards:2', math.nan):.1f}")
 
 
 if __name__ == "__main__":
