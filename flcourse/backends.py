@@ -56,7 +56,7 @@ class InProcessBackend:
 
 class ProcessBackend:
     """One OS process per worker. Parameters, gradients and shards live in one shared-memory
-    block; a pipe per worker carries the step's batch indices and the worker's reply.
+    block; a socket per worker carries the step's batch indices and the worker's reply.
 
     Every step waits for all workers at most ``timeout`` seconds. A worker that raises, exits
     or hangs makes :meth:`reduce_gradients` raise :class:`WorkerError` naming it; leaving the

@@ -94,7 +94,8 @@ class _Runner:
 
 
 class InProcessClients(_Runner):
-    """The simulation engine: every client in this process, nothing copied or pickled.
+    """The simulation engine: every client in this process, nothing pickled (a client called
+    alone gets its own copy of the parameters and config, so it cannot change the server's).
 
     Selected :class:`NumpyClient` s that share a model and hold equally many samples train
     together, one vectorised step for all of them (:func:`local_sgd`), with exactly the

@@ -125,7 +125,7 @@ class Server:
         if self.checkpoint_path is None:
             raise ValueError("The 'checkpoint_path' parameter of Server must name a saved checkpoint "
                              "to resume from. Got None instead.")
-        saved = load_checkpoint(self.checkpoint_path, self._identity())
+        saved = load_checkpoint(self.checkpoint_path, writer.identity)  # computed once per run
         if saved.server_round > n_rounds:
             raise ValueError(f"The 'n_rounds' parameter of Server.run must be at least the round "
                              f"of the checkpoint to resume ({saved.server_round}). Got {n_rounds} instead.")

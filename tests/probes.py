@@ -124,7 +124,7 @@ def mutate_then_fail(params, p, n, m):   # changes the server's own array in pla
 
 def api_probes():
     from flcourse.distributed import DataParallelSGD
-    from flcourse.federated import FedAvg, FedSGD, NumpyClient, make_clients, sample_clients
+    from flcourse.federated import FedAvg, NumpyClient, make_clients, sample_clients
     from flcourse.server import ClientFailure, Server
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)

@@ -8,13 +8,12 @@ import time
 import numpy as np
 import pytest
 from fault_helpers import FaultyClient, pid_exists
+from test_federated import DETERMINISTIC_KEYS
 
 import flcourse as fl
 from flcourse.federated import FedAvg, FedSGD, NumpyClient, make_clients
 from flcourse.server import ClientFailure, InProcessClients, ProcessClients, Server
 
-DETERMINISTIC_KEYS = ["round", "n_selected", "n_dropped", "dropped", "bytes_sent",
-                      "bytes_received", "test_loss", "test_accuracy"]
 
 
 @pytest.fixture(scope="module")
