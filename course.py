@@ -4,8 +4,10 @@
     python3 course.py test    # set up .venv on first use, then run every test and notebook
 
 Set-up creates a virtual environment in .venv and installs flcourse with the exact versions in
-requirements.lock (the versions the notebooks were executed with). It runs again only when
-pyproject.toml or requirements.lock change. Needs nothing but Python >= 3.10.
+requirements.lock for this Python (the versions the notebooks were executed with). It runs again
+only when pyproject.toml or requirements.lock change, and makes the environment anew when it
+was made by another Python version. Needs nothing but Python >= 3.10. FLCOURSE_VENV=<folder>
+puts the environment elsewhere (.ci/run keeps one per Python version).
 Any further arguments go to JupyterLab or pytest, e.g. `python3 course.py test -x -k models`.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+VENV = ROOT / os.environ.get("FLCOURSE_VENV", ".venv")
 EXTRAS = "course,test,dask"
 STAMP = VENV / "flcourse-installed.txt"
 
@@ -26,6 +28,22 @@ STAMP = VENV / "flcourse-installed.txt"
 def venv_python() -> Path:
     scripts = "Scripts" if os.name == "nt" else "bin"
     return VENV / scripts / ("python.exe" if os.name == "nt" else "python")
+
+
+def running_version() -> str:
+    return ".".join(map(str, sys.version_info[:2]))
+
+
+def venv_version() -> str | None:
+    """The Python version (major.minor) that made the virtual environment, if there is one."""
+    config = VENV / "pyvenv.cfg"
+    if not config.exists():
+        return None
+    for line in config.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() in ("version", "version_info"):
+            return ".".join(value.strip().split(".")[:2])
+    return None
 
 
 def install_fingerprint() -> str:
@@ -43,10 +61,14 @@ def set_up() -> Path:
     python = venv_python()
     if STAMP.exists() and python.exists() and STAMP.read_text() == install_fingerprint():
         return python
-    if not python.exists():
+    made_by = venv_version()
+    if python.exists() and made_by != running_version():
+        print(f"{VENV} was made by Python {made_by}; making it anew for Python {running_version()} ...",
+              flush=True)
+    if not python.exists() or made_by != running_version():
         print(f"Creating a virtual environment in {VENV} ...", flush=True)
         try:
-            venv.create(VENV, with_pip=True)
+            venv.create(VENV, with_pip=True, clear=True)
         except Exception as error:  # e.g. Debian/Ubuntu without the python3-venv package
             sys.exit(f"Could not create {VENV}: {error}\nOn Debian or Ubuntu, install the venv "
                      f"module first: sudo apt install python3-venv")

@@ -85,7 +85,7 @@ class ProcessBackend:
         self._ring = aggregation == "ring"
         self._barrier = context.Barrier(len(shards)) if self._ring else None
         args = [(model, layout, self._memory.name, self._barrier, self.timeout)] * len(shards)
-        self._pool = ProcessPool(worker_main, args, start_method=self.start_method,  # small
+        self._pool = ProcessPool(worker_main, args, start_method=context.get_start_method(),  # small
                                  owner="ProcessBackend")  # arguments: the data is in shared memory
         self._replies(max(self.timeout, STARTUP_TIMEOUT))
 

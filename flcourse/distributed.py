@@ -107,7 +107,8 @@ class DataParallelSGD:
         A parameter server adds the workers' gradient sums, or the workers add them among
         themselves by ring all-reduce ("ring" runs in-process and with processes).
     start_method : {"fork", "spawn", "forkserver"} or None
-        For ``backend="processes"``; None uses multiprocessing's default.
+        For ``backend="processes"``; None: the platform's default, but never ``fork`` from a
+        multi-threaded process (see :func:`~flcourse.processes.default_start_method`).
     scheduler_address : str or None
         For ``backend="dask"``: a running scheduler ("tcp://host:8786"); None starts a
         LocalCluster on this machine.

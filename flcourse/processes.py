@@ -11,8 +11,8 @@ What the pool promises, whatever the peers do:
   served by one selector. A reply longer than the pool's limit is refused unread.
 - **Nothing outlives the parent.** A child exits when its parent dies, by SIGKILL, SIGTERM
   or Ctrl-C: on Linux through ``PR_SET_PDEATHSIG``, everywhere through a thread watching the
-  parent's sentinel; forked children also close the parent's ends of the sockets they
-  inherited, so a child sees end-of-file when the parent is gone. While a pool is open in
+  parent (its sentinel, or its pid under forkserver); forked children also close the parent's
+  ends of the sockets they inherited, so a child sees end-of-file when the parent is gone. While a pool is open in
   the main thread, SIGTERM (if nobody else handles it) exits the parent as Ctrl-C does:
   ``with`` blocks close, processes stop, shared memory is freed.
 - **A failed peer is stopped.** After a timeout, an exit or an invalid reply, the process is
@@ -43,13 +43,40 @@ _CHUNK = 1 << 20
 _PR_SET_PDEATHSIG = 1
 
 
+START_METHOD_VARIABLE = "FLCOURSE_START_METHOD"  # overrides the default, e.g. to test under spawn
+PRELOAD = ["flcourse.backends", "flcourse.runners"]  # imported once by a forkserver, not per child
+
+
+def default_start_method() -> str:
+    """The start method a pool uses when none is given.
+
+    ``$FLCOURSE_START_METHOD`` if set (to try another platform's method, say).
+    Otherwise the platform's default, except that a parent running more than one thread (a
+    Jupyter kernel, a process that used Dask) is never forked: a child forked from a
+    multi-threaded process can deadlock on a lock another thread held, and Python 3.12 warns.
+    Such a parent starts its processes from a forkserver, as Python 3.14 does by default on
+    Linux, or by spawning where there is no forkserver.
+    """
+    chosen = os.environ.get(START_METHOD_VARIABLE)
+    if chosen:
+        return check_choice(chosen, START_METHOD_VARIABLE, "the environment",
+                            set(mp.get_all_start_methods()))
+    method = mp.get_start_method(allow_none=True) or mp.get_all_start_methods()[0]
+    if method == "fork" and threading.active_count() > 1:
+        return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    return method
+
+
 def get_context(start_method: str | None, owner: str):
-    """The multiprocessing context for ``start_method`` (None: the platform's default)."""
+    """The multiprocessing context for ``start_method`` (None: :func:`default_start_method`)."""
     if start_method is not None and not isinstance(start_method, str):
         raise TypeError(f"The 'start_method' parameter of {owner} must be None or one of "
                         f"{sorted(mp.get_all_start_methods())}. Got {start_method!r} instead.")
-    method = start_method or mp.get_start_method()
-    return mp.get_context(check_choice(method, "start_method", owner, set(mp.get_all_start_methods())))
+    method = start_method or default_start_method()
+    context = mp.get_context(check_choice(method, "start_method", owner, set(mp.get_all_start_methods())))
+    if method == "forkserver":
+        context.set_forkserver_preload(PRELOAD)  # takes effect when the server first starts
+    return context
 
 
 @dataclass
@@ -103,7 +130,8 @@ class ProcessPool:
     def _start(self, context, target, index, args, fork):
         parent_end, child_end = socket.socketpair()
         inherited = (*self.sockets, parent_end) if fork else ()  # forked children close these
-        process = context.Process(target=_child_main, args=(target, index, child_end, inherited, *args),
+        process = context.Process(target=_child_main,
+                                  args=(target, index, child_end, inherited, os.getpid(), *args),
                                   name=f"flcourse-{self.name}-{index}", daemon=True)
         self.processes.append(process)
         self.sockets.append(parent_end)
@@ -291,30 +319,35 @@ def child_socket() -> socket.socket | None:
     return _channel
 
 
-def _child_main(target, index, channel, inherited, *args):
+def _child_main(target, index, channel, inherited, parent_pid, *args):
     for peer in inherited:  # forked: the parent's ends would hide the parent's death from us
         peer.close()
-    _die_with_parent()
+    _die_with_parent(parent_pid)
     target(index, channel, *args)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)  # at once: tearing down numpy & co. under spawn takes a while, and nothing is left to do
 
 
-def _die_with_parent() -> None:
-    """Exit as soon as the parent process dies, however it dies."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Exit as soon as the parent process (``parent_pid``) dies, however it dies."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
         except (OSError, AttributeError):
             pass
-    parent = mp.parent_process()
-    if parent is not None and parent.sentinel is not None:
+    if os.name == "posix" and os.getppid() != parent_pid:
+        # forkserver: our OS parent is the server (PDEATHSIG fires when it exits, which it does
+        # when the parent dies), and multiprocessing's parent sentinel is not the parent's
+        watch = (_exit_when_pid_ends, (parent_pid,))
+    else:
+        parent = mp.parent_process()
+        if parent is None or parent.sentinel is None:
+            return
         # fork and spawn: the parent is our OS parent, so a new one means it died (a forked
         # sibling may hold the sentinel open; on Linux PDEATHSIG covers that case too).
-        parent_pid = parent.pid if os.name == "posix" and os.getppid() == parent.pid else None
-        threading.Thread(target=_exit_when_parent_dies, args=(parent.sentinel, parent_pid),
-                         daemon=True, name="flcourse-parent-watch").start()
+        watch = (_exit_when_parent_dies, (parent.sentinel, parent_pid if os.name == "posix" else None))
+    threading.Thread(target=watch[0], args=watch[1], daemon=True, name="flcourse-parent-watch").start()
 
 
 def _exit_when_parent_dies(sentinel, parent_pid) -> None:
@@ -324,6 +357,15 @@ def _exit_when_parent_dies(sentinel, parent_pid) -> None:
         if parent_pid is not None and os.getppid() != parent_pid:
             break
     os._exit(1)
+
+
+def _exit_when_pid_ends(parent_pid) -> None:
+    while True:
+        time.sleep(0.25)
+        try:
+            os.kill(parent_pid, 0)  # signal 0 only asks whether the process exists
+        except (ProcessLookupError, PermissionError):  # gone, or the pid is someone else's now
+            os._exit(1)
 
 
 def serve(channel: socket.socket, handle, ready_payload=None) -> None:

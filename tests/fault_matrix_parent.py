@@ -47,7 +47,7 @@ SIGNALS = {"sigkill": signal.SIGKILL, "sigstop": signal.SIGSTOP}
 def _sabotage(name):
     """Disable one protection of flcourse.processes (see the module docstring)."""
     if name == "die-with-parent":
-        processes._die_with_parent = lambda: None
+        processes._die_with_parent = lambda parent_pid: None
     elif name == "pdeathsig":
         processes.ctypes = types.SimpleNamespace(CDLL=_no_libc)
     elif name == "sigterm-exit":

@@ -50,3 +50,45 @@ def test_lab_serves_the_whole_repository_and_lands_on_the_chapters():
     assert f"--ServerApp.root_dir={ROOT}" in lab  # the package, benchmarks and README are one click away
     landing = next(a for a in lab if a.startswith("--LabApp.default_url=")).split("=", 1)[1]
     assert landing == "/lab/tree/notebooks" and (ROOT / "notebooks").is_dir()
+
+
+def fake_venv(course, tmp_path, monkeypatch, version):
+    """A virtual environment made by Python ``version``, stamped as up to date."""
+    monkeypatch.setattr(course, "VENV", tmp_path / "venv")
+    monkeypatch.setattr(course, "STAMP", tmp_path / "venv" / "flcourse-installed.txt")
+    python = course.venv_python()
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    (tmp_path / "venv" / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {version}\n")
+    course.STAMP.write_text(course.install_fingerprint())
+    calls = []
+    monkeypatch.setattr(course.venv, "create", lambda *a, **k: calls.append(("create", k)))
+    monkeypatch.setattr(course.subprocess, "run", lambda *a, **k: calls.append(("pip", a[0][-1])))
+    return calls
+
+
+def test_an_environment_made_by_this_python_is_reused(tmp_path, monkeypatch):
+    course = load_course()
+    calls = fake_venv(course, tmp_path, monkeypatch, f"{sys.version_info[0]}.{sys.version_info[1]}.0")
+
+    course.set_up()
+
+    assert calls == []
+
+
+def test_an_environment_made_by_another_python_is_made_anew(tmp_path, monkeypatch, capsys):
+    course = load_course()
+    calls = fake_venv(course, tmp_path, monkeypatch, "3.9.18")
+    course.STAMP.write_text("(3, 9) stale")  # what Python 3.9 would have stamped
+
+    course.set_up()
+
+    assert calls[0] == ("create", {"with_pip": True, "clear": True})
+    assert [kind for kind, _ in calls] == ["create", "pip", "pip"]
+    assert "made by Python 3.9; making it anew" in capsys.readouterr().out
+
+
+def test_flcourse_venv_puts_the_environment_elsewhere(monkeypatch):
+    monkeypatch.setenv("FLCOURSE_VENV", ".venv-3.99")
+
+    assert load_course().VENV == ROOT / ".venv-3.99"

@@ -2,7 +2,8 @@
 to the parent, the failure is named in time and nothing is left behind.
 
 {worker, client} x {raise, exit, sigkill, sigstop, stall, huge} x {parent alive, SIGTERM,
-SIGKILL} x {fork, spawn}: 72 cases, each in a fresh parent process (fault_matrix_parent.py,
+SIGKILL} x {fork, spawn}: 72 cases, and 12 more under forkserver ({raise, exit, stall} x
+{parent alive, SIGKILL}), each in a fresh parent process (fault_matrix_parent.py,
 whose docstring says how each fault is made). Peer 1 fails in the second step or round; the
 first, healthy one runs with a generous timeout, the faulty one with 1 s (10 s when the
 parent is to be signalled, which it is long before).
@@ -106,6 +107,11 @@ MATRIX = [_param(case, known_bug=KNOWN_BUGS.get(str(case)))
           for case in (Case(kind, fault, start_method, mode) for kind in KINDS
                        for start_method in START_METHODS for mode in MODES for fault in FAULTS)]
 
+# forkserver (the default for a multi-threaded parent on Linux, and from Python 3.14): the
+# peers are the server's children, not the parent's
+MATRIX += [_param(Case(kind, fault, "forkserver", mode)) for kind in KINDS
+           for mode in ("alive", "sigkill") for fault in ("raise", "exit", "stall")]
+
 SABOTAGED = [  # (case, what must then go wrong)
     (Case("worker", "stall", "spawn", "sigkill", "die-with-parent"), "still running"),
     (Case("client", "sigstop", "fork", "sigkill", "die-with-parent"), "still running"),
@@ -119,6 +125,10 @@ SABOTAGED = [  # (case, what must then go wrong)
 # stopped sibling would keep it open. The parent-watching thread also sees its parent change.
 BLINDED = [_param(Case(kind, "sigstop", start_method, "sigkill", "pdeathsig"))
            for kind in KINDS for start_method in START_METHODS]
+
+# Under forkserver without PR_SET_PDEATHSIG (macOS), a busy peer outlives the dead server and
+# parent unless its thread watching the parent's pid ends it.
+WATCHED = [_param(Case(kind, "stall", "forkserver", "sigkill", "pdeathsig")) for kind in KINDS]
 
 
 # ---------------------------------------------------------------- running the cases
@@ -384,3 +394,12 @@ def test_without_pdeathsig_a_frozen_peer_keeps_no_sibling_alive_after_a_parent_s
     remaining = outcome.leftovers
 
     assert peer_0 not in remaining, f"{case}: {peer_0} outlived the parent; left: {remaining}"
+
+
+@pytest.mark.parametrize("case", WATCHED)
+def test_under_forkserver_without_pdeathsig_a_busy_peer_ends_with_the_parent(case, outcomes):
+    outcome = outcomes[case].result()
+
+    found = problems(outcome)
+
+    assert not found, f"{case}:\n" + "\n".join(found)

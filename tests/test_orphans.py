@@ -17,11 +17,13 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 REPORTER = """
 import json, multiprocessing, multiprocessing.resource_tracker as tracker, sys
+import multiprocessing.forkserver as forkserver
 import flcourse.runners as runners
 
 def report(self):
     started = enter(self)
-    pids = [p.pid for p in self.processes] + [tracker._resource_tracker._pid]
+    pids = [p.pid for p in self.processes] + [tracker._resource_tracker._pid,
+                                              forkserver._forkserver._forkserver_pid]
     print(json.dumps(pids), flush=True)
     return started
 
@@ -50,7 +52,8 @@ def is_zombie(pid):
 
 
 @pytest.mark.parametrize("sent, start_method", [(signal.SIGKILL, "fork"), (signal.SIGTERM, "fork"),
-                                                (signal.SIGINT, "fork"), (signal.SIGKILL, "spawn")],
+                                                (signal.SIGINT, "fork"), (signal.SIGKILL, "spawn"),
+                                                (signal.SIGKILL, "forkserver"), (signal.SIGTERM, "forkserver")],
                          ids=lambda v: getattr(v, "name", v))
 def test_killing_a_cli_run_with_client_processes_leaves_nothing_behind(sent, start_method, tmp_path):
     script = tmp_path / "cli.py"
@@ -60,7 +63,8 @@ def test_killing_a_cli_run_with_client_processes_leaves_nothing_behind(sent, sta
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        pids = [pid for pid in json.loads(run.stdout.readline()) if pid]  # no tracker under fork
+        pids = [pid for pid in json.loads(run.stdout.readline()) if pid]  # no tracker under fork,
+        # a forkserver only under forkserver
         time.sleep(1.0)  # rounds are running
 
         os.kill(run.pid, sent)
@@ -68,5 +72,5 @@ def test_killing_a_cli_run_with_client_processes_leaves_nothing_behind(sent, sta
     finally:
         run.kill()
 
-    assert len(pids) == (6 if start_method == "fork" else 7)
+    assert len(pids) == {"fork": 6, "spawn": 7, "forkserver": 8}[start_method]
     assert gone_within(pids, 2.0), [pid for pid in pids if pid_exists(pid)]
