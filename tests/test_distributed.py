@@ -166,7 +166,7 @@ def test_bad_arguments_are_rejected_with_a_clear_message(kwargs, fit_kwargs, mes
         DataParallelSGD(model, **kwargs).fit(X, y, n_steps=2, **fit_kwargs)
 
 
-def test_unreachable_scheduler_address_is_rejected():
+def test_an_unreachable_dask_scheduler_address_is_rejected():
     model = fl.SoftmaxRegression(n_features=2, n_classes=2)
     trainer = DataParallelSGD(model, backend="dask", scheduler_address="tcp://127.0.0.1:9", timeout=2)
 
