@@ -62,10 +62,11 @@ def set_up() -> Path:
     if STAMP.exists() and python.exists() and STAMP.read_text() == install_fingerprint():
         return python
     made_by = venv_version()
-    if python.exists() and made_by != running_version():
+    other_python = made_by != running_version()
+    if python.exists() and other_python:
         print(f"{VENV} was made by Python {made_by}; making it anew for Python {running_version()} ...",
               flush=True)
-    if not python.exists() or made_by != running_version():
+    if not python.exists() or other_python:
         print(f"Creating a virtual environment in {VENV} ...", flush=True)
         try:
             venv.create(VENV, with_pip=True, clear=True)

@@ -97,4 +97,8 @@ def test_a_vanishing_process_exits_with_code_1_and_never_replies(healthy, vanish
 def test_the_patient_queue_gives_up():
     with pytest.raises(queue.Empty):
         PatientQueue(timeout=0.1).get()
+
+
+def test_the_package_exports_the_listings_and_the_chapters_helpers():
     assert article.__all__ == sorted(article.__all__)
+    assert all(hasattr(article, name) for name in article.__all__)
