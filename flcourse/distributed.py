@@ -19,7 +19,7 @@ from ._validation import (check_choice, check_optional_callable, check_optional_
                           check_scalar, derived_rng)
 from .models import Model, check_model
 from .optim import check_eval_set, check_finite, minibatches, record
-from .partition import check_index_partition
+from .data.partition import check_index_partition
 
 BYTES_PER_FLOAT = 8
 MAX_TIMEOUT = 86_400.0  # seconds: a day; longer (or inf) would overflow the OS's wait calls

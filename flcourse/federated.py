@@ -20,7 +20,7 @@ import numpy as np
 from ._validation import check_params, check_rng, check_scalar
 from .aggregate import weighted_average
 from .models import Model
-from .partition import check_index_partition
+from .data.partition import check_index_partition
 
 
 class NumpyClient:

@@ -5,7 +5,7 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
-from .partition import PartitionStats
+from .data.partition import PartitionStats
 
 
 def _axes(ax, figsize=(6, 3.5)):

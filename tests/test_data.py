@@ -9,9 +9,9 @@ from sklearn.model_selection import train_test_split
 
 import flcourse as fl
 from flcourse._validation import check_rng
-from flcourse.data import _stratified_split
+from flcourse.data import stratified_split
 
-RAW_LOADERS = {"digits": fl.data._load_digits_raw, "breast_cancer": fl.data._load_breast_cancer_raw}
+RAW_LOADERS = {"digits": fl.data.datasets.load_digits_raw, "breast_cancer": fl.data.datasets.load_breast_cancer_raw}
 SKLEARN_LOADERS = {"digits": datasets.load_digits, "breast_cancer": datasets.load_breast_cancer}
 
 
@@ -80,7 +80,7 @@ def test_stratified_split_equals_scikit_learns_train_test_split(name, test_size)
     y = SPLIT_LABELS[name]
     X = np.arange(2 * len(y), dtype=np.float64).reshape(len(y), 2)
     for state in SPLIT_STATES:
-        train, test = _stratified_split(y, test_size, state, "test")
+        train, test = stratified_split(y, test_size, state, "test")
         expected = train_test_split(X, y, test_size=test_size, stratify=y, random_state=state)
 
         for ours, theirs in zip([X[train], X[test], y[train], y[test]], expected):
@@ -96,7 +96,7 @@ def test_too_small_splits_are_rejected_where_scikit_learn_rejects_them(y, test_s
     with pytest.raises(ValueError):
         train_test_split(y, test_size=test_size, stratify=y, random_state=0)
     with pytest.raises(ValueError, match="'test_size' parameter of test must leave"):
-        _stratified_split(y, test_size, 0, "test")
+        stratified_split(y, test_size, 0, "test")
 
 
 @pytest.mark.parametrize("test_size", [0.001, 0.999])
@@ -135,8 +135,8 @@ def test_loaders_do_not_import_scikit_learn():
 
 
 def test_loaders_ask_for_scikit_learn_when_it_is_missing(monkeypatch):
-    find_spec = fl.data.importlib.util.find_spec
-    monkeypatch.setattr(fl.data.importlib.util, "find_spec",
+    find_spec = fl.data.datasets.importlib.util.find_spec
+    monkeypatch.setattr(fl.data.datasets.importlib.util, "find_spec",
                         lambda name, *args: None if name == "sklearn" else find_spec(name, *args))
 
     with pytest.raises(ImportError, match="load_breast_cancer reads a dataset bundled with "

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import flcourse as fl
-from flcourse import _validation, partition as partition_module
+from flcourse import _validation
+from flcourse.data import partition as partition_module
 from flcourse.backends import InProcessBackend
 from flcourse.distributed import DataParallelSGD
 

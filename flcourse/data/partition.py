@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validation import check_bool, check_rng, check_scalar, check_y
+from .._validation import check_bool, check_rng, check_scalar, check_y
 
 
 def iid_partition(n_samples: int, n_clients: int, *, seed=None) -> list[np.ndarray]:
