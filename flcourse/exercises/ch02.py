@@ -10,8 +10,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ..data import load_digits
-from ..partition import (PartitionStats, check_partition, dirichlet_partition, iid_partition,
-                         partition_stats, quantity_skew_partition, shard_partition)
+from ..data.partition import (PartitionStats, check_partition, dirichlet_partition, iid_partition,
+                              partition_stats, quantity_skew_partition, shard_partition)
 from ._core import call, close, report
 
 _LETTERS = ("A", "B", "C", "D")

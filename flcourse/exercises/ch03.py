@@ -14,9 +14,9 @@ import numpy as np
 from .. import optim
 from ..aggregate import weighted_average
 from ..data import load_digits
+from ..data.partition import quantity_skew_partition
 from ..models import LinearRegression, SoftmaxRegression
 from ..optim import gradient_descent
-from ..partition import quantity_skew_partition
 from ._core import call, close, report
 
 # Quadratic federations (a, c, p, lr, local_steps) used by exercises 2 and 3.

@@ -13,10 +13,10 @@ import numpy as np
 
 from ..aggregate import weighted_average
 from ..data import load_digits
+from ..data.partition import make_partition
 from ..federated import (FedAvg, FedSGD, InvalidUpdateError, NumpyClient, check_update,
                          make_clients)
 from ..models import LinearRegression, SoftmaxRegression
-from ..partition import make_partition
 from ..server import Server
 from ._core import call, close, report
 
