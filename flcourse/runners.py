@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 
 from .federated import NumpyClient, local_sgd
-from .processes import STARTUP_TIMEOUT, ProcessPool, serve
+from .runtime import STARTUP_TIMEOUT, ProcessPool, serve
 
 
 class ClientFailure(RuntimeError):

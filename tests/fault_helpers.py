@@ -88,8 +88,8 @@ def inject(fault: str) -> None:
     parent and sleeps; "huge" writes a header announcing 2**40 bytes and sleeps; "slow" just
     sleeps. "sigkill" and "sigstop" come from outside, so there is nothing to do here.
     """
-    from flcourse.processes import child_socket
-    from flcourse.wire import HEADER
+    from flcourse.runtime import child_socket
+    from flcourse.runtime import HEADER
 
     if fault == "raise":
         raise ArithmeticError("injected fault")

@@ -36,7 +36,7 @@ import numpy as np
 from fault_helpers import RoundFaultClient, StepFaultModel
 
 import flcourse as fl
-from flcourse import processes
+from flcourse.runtime import pool
 
 TIMEOUT = {"alive": 1.0, "sigterm": 10.0, "sigkill": 10.0}  # killed long before 10 s
 WARM_UP_TIMEOUT = 60.0  # for the first, healthy step or round: spawned peers on a loaded
@@ -45,16 +45,16 @@ SIGNALS = {"sigkill": signal.SIGKILL, "sigstop": signal.SIGSTOP}
 
 
 def _sabotage(name):
-    """Disable one protection of flcourse.processes (see the module docstring)."""
+    """Disable one protection of flcourse.runtime (see the module docstring)."""
     if name == "die-with-parent":
-        processes._die_with_parent = lambda parent_pid: None
+        pool._die_with_parent = lambda parent_pid: None
     elif name == "pdeathsig":
-        processes.ctypes = types.SimpleNamespace(CDLL=_no_libc)
+        pool.ctypes = types.SimpleNamespace(CDLL=_no_libc)
     elif name == "sigterm-exit":
-        processes._SigtermAsExit.__init__ = lambda self: setattr(self, "installed", False)
+        pool._SigtermAsExit.__init__ = lambda self: setattr(self, "installed", False)
     elif name == "deadline":
-        multiplex = processes.ProcessPool._multiplex
-        processes.ProcessPool._multiplex = lambda self, frames, timeout, limit: \
+        multiplex = pool.ProcessPool._multiplex
+        pool.ProcessPool._multiplex = lambda self, frames, timeout, limit: \
             multiplex(self, frames, 4 * timeout, limit)
     elif name:
         raise ValueError(f"unknown sabotage {name!r}")
@@ -130,7 +130,7 @@ def time_the_report(clock):
     """Record in ``clock`` when the first WorkerError or ClientFailure is made once the clock
     runs: the parent's report, before the clean-up on the way to the caller (which gives the
     healthy peers up to 1 s to stop)."""
-    from flcourse.backends import WorkerError
+    from flcourse.distributed import WorkerError
     from flcourse.runners import ClientFailure
 
     for error in (WorkerError, ClientFailure):

@@ -12,7 +12,7 @@ import pytest
 from fault_helpers import SENTINEL, FaultyModel, pid_exists
 
 import flcourse as fl
-from flcourse.backends import SHM_PREFIX, WorkerError
+from flcourse.distributed import SHM_PREFIX, WorkerError
 from flcourse.distributed import DataParallelSGD
 
 

@@ -103,7 +103,7 @@ def test_exercise_3_wants_a_simulation_not_the_closed_form(capsys):
     out = capsys.readouterr().out
     assert out.startswith("Not yet.") and "did not run FedAvg" in out
     assert fl.gradient_descent is fl.optim.gradient_descent  # restored after the check
-    assert fl.gradient_descent.__module__ == "flcourse.optim"
+    assert fl.gradient_descent.__module__ == "flcourse.optim.sgd"
 
 
 def closed_form_with_dummy_calls(a, c, p, lr, E):
@@ -122,7 +122,7 @@ def test_exercise_3_refuses_the_closed_form_behind_dummy_calls(capsys):
 def test_exercise_3_restores_gradient_descent_after_an_exception():
     ch03.exercise_3(raises)
     assert fl.gradient_descent is fl.optim.gradient_descent
-    assert fl.gradient_descent.__module__ == "flcourse.optim"
+    assert fl.gradient_descent.__module__ == "flcourse.optim.sgd"
 
 
 @pytest.mark.parametrize("answer, hint", [

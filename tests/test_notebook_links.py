@@ -29,5 +29,5 @@ def test_every_relative_link_resolves_to_a_file_of_the_repository(notebook):
 def test_the_files_the_chapters_name_are_linked():
     linked = {target for notebook in NOTEBOOKS for target in relative_links(notebook)}
 
-    assert {"../flcourse/data/partition.py", "../flcourse/backends.py", "../README.md",
+    assert {"../flcourse/data/partition.py", "../flcourse/distributed/backends.py", "../README.md",
             "../benchmarks/rounds_to_accuracy.py", "../flcourse/exercises/ch01.py"} <= linked

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import flcourse as fl
-from flcourse.backends import WorkerError
+from flcourse.distributed import WorkerError
 from flcourse.distributed import DataParallelSGD
 from flcourse.faults import FaultyModel
-from flcourse.processes import START_METHOD_VARIABLE, default_start_method
+from flcourse.runtime import START_METHOD_VARIABLE, default_start_method
 
 PLATFORM_DEFAULT = mp.get_all_start_methods()[0]
 METHODS = mp.get_all_start_methods()
@@ -33,7 +33,7 @@ def run_python(code: str, **env) -> dict:
 def test_a_single_threaded_parent_uses_the_platforms_default():
     seen = run_python("""
         import json, threading
-        from flcourse.processes import default_start_method
+        from flcourse.runtime import default_start_method
         print(json.dumps({"threads": threading.active_count(), "method": default_start_method()}))
     """)
     assert seen == {"threads": 1, "method": PLATFORM_DEFAULT}

@@ -14,7 +14,7 @@ import pytest
 import flcourse as fl
 from flcourse import _validation
 from flcourse.data import partition as partition_module
-from flcourse.backends import InProcessBackend
+from flcourse.distributed import InProcessBackend
 from flcourse.distributed import DataParallelSGD
 
 INF, NAN = float("inf"), float("nan")

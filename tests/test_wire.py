@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from flcourse.wire import HEADER, WireError, decode, encode
+from flcourse.runtime import HEADER, WireError, decode, encode
 
 
 def round_trip(message):

@@ -18,9 +18,9 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from ._validation import check_choice
-from .distributed import Shard, ring_allreduce
-from .processes import STARTUP_TIMEOUT, ProcessPool, get_context, serve
+from .._validation import check_choice
+from .data_parallel import Shard, ring_allreduce
+from ..runtime.pool import STARTUP_TIMEOUT, ProcessPool, get_context, serve
 
 SHM_PREFIX = "flcourse_"
 

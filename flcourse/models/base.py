@@ -14,7 +14,7 @@ import inspect
 
 import numpy as np
 
-from ._validation import (as_real_array, check_bool, check_params, check_rng, check_scalar, check_X,
+from .._validation import (as_real_array, check_bool, check_params, check_rng, check_scalar, check_X,
                           check_y)
 
 

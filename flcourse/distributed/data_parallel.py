@@ -15,11 +15,11 @@ from itertools import islice
 
 import numpy as np
 
-from ._validation import (check_choice, check_optional_callable, check_optional_str, check_rng,
+from .._validation import (check_choice, check_optional_callable, check_optional_str, check_rng,
                           check_scalar, derived_rng)
-from .models import Model, check_model
-from .optim import check_eval_set, check_finite, minibatches, record
-from .data.partition import check_index_partition
+from ..models import Model, check_model
+from ..optim import check_eval_set, check_finite, minibatches, record
+from ..data.partition import check_index_partition
 
 BYTES_PER_FLOAT = 8
 MAX_TIMEOUT = 86_400.0  # seconds: a day; longer (or inf) would overflow the OS's wait calls

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._validation import check_bool, check_rng, check_scalar, check_X, check_y
-from .models import Model, check_model
+from .._validation import check_bool, check_rng, check_scalar, check_X, check_y
+from ..models import Model, check_model
 
 
 def minibatches(n_samples: int, batch_size: int, *, n_epochs: int = 1, seed=None,

@@ -40,6 +40,17 @@ def encode(message) -> bytes:
     return HEADER.pack(length) + b"".join(body)
 
 
+def encoded_size(message) -> int:
+    """``len(encode(message))``, computed without copying the arrays' bytes: what sending
+    ``message`` costs, for runners that do not send it (the in-process simulation)."""
+    arrays: list[np.ndarray] = []
+    try:
+        header = json.dumps(_describe(message, arrays), separators=(",", ":")).encode()
+    except (TypeError, ValueError, RecursionError) as error:
+        raise WireError(f"cannot send {type(message).__name__}: {error}") from None
+    return HEADER.size + _JSON_LENGTH.size + len(header) + sum(a.nbytes for a in arrays)
+
+
 def decode(body) -> object:
     """Return the message carried by ``body`` (a frame without its length prefix)."""
     body = memoryview(body)

@@ -34,7 +34,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from ._validation import check_choice
+from .._validation import check_choice
 from .wire import HEADER, WireError, decode, encode
 
 STARTUP_TIMEOUT = 60.0  # seconds a process may take to start (spawn imports numpy afresh)
@@ -44,7 +44,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 START_METHOD_VARIABLE = "FLCOURSE_START_METHOD"  # overrides the default, e.g. to test under spawn
-PRELOAD = ["flcourse.backends", "flcourse.runners"]  # imported once by a forkserver, not per child
+PRELOAD = ["flcourse.distributed.backends", "flcourse.runners"]  # imported once by a forkserver, not per child
 
 
 def default_start_method() -> str:
