@@ -8,11 +8,11 @@ weighs most). The four runs alternate ``--repeats`` times each, in this process 
 thread; the figures are medians. The overhead is the median whole-run time with checkpoints
 over the median without; the headline figure is the one without a test set; the goal is <= 1.5.
 
-Beside the runs, the checkpoint writer alone (:class:`flcourse.checkpoint.CheckpointWriter`,
+Beside the runs, the checkpoint writer alone (:class:`flcourse.federated.checkpoint.CheckpointWriter`,
 650 params and a history row per save) is timed over as many saves as the run has rounds, at
 the start and at the end, and so is rewriting history.json once the history has that many
-rounds (:class:`flcourse.history.HistoryWriter`, as ``python -m flcourse`` does after every
-round, and :func:`flcourse.history.save_history` from scratch). Writes
+rounds (:class:`flcourse.federated.history.HistoryWriter`, as ``python -m flcourse`` does after every
+round, and :func:`flcourse.federated.history.save_history` from scratch). Writes
 benchmarks/results/checkpoint_cost.{json,png}; the last line is ``checkpoint_overhead=<x.xx>
 checkpoint_overhead_with_test_set=<x.xx> save_us=<y> history_json_rewrite_ms=<z>``, also
 stored in the JSON as "summary".
@@ -58,7 +58,7 @@ def run_server(n_rounds: int, checkpoint: bool, evaluate: bool) -> dict:
     ``evaluate=False`` leaves out the central evaluation on the test set after every round:
     the cheapest rounds, where a checkpoint weighs most.
     """
-    from flcourse.server import Server
+    from flcourse.federated.server import Server
 
     model, strategy, clients, test_set = build()
     test_set = test_set if evaluate else None
@@ -75,7 +75,7 @@ def run_server(n_rounds: int, checkpoint: bool, evaluate: bool) -> dict:
 
 def time_writer(n_saves: int) -> dict:
     """The writer alone: median microseconds of the first and of the last 100 of n_saves saves."""
-    from flcourse.checkpoint import CheckpointWriter, run_identity
+    from flcourse.federated.checkpoint import CheckpointWriter, run_identity
 
     model, strategy, clients, _ = build()
     identity = run_identity(model, strategy, [(c.cid, len(c.y)) for c in clients])
@@ -99,7 +99,7 @@ def time_writer(n_saves: int) -> dict:
 
 def time_history_json(n_rounds: int) -> dict:
     """Rewriting history.json at n_rounds rounds: incrementally, and from scratch."""
-    from flcourse.checkpoint import HistoryWriter, save_history
+    from flcourse.federated.checkpoint import HistoryWriter, save_history
 
     history = {"round": list(range(n_rounds + 1)), "n_selected": [2] * (n_rounds + 1),
                "dropped": [[]] * (n_rounds + 1), "bytes_sent": [10_400] * (n_rounds + 1),

@@ -2,7 +2,7 @@
 
 The notebooks build each piece in the open, then import the tested version from here.
 """
-from .aggregate import weighted_average
+from .federated.aggregators import weighted_average
 from .data import Dataset, load_breast_cancer, load_digits, make_fedprox_synthetic
 from .models import (MLP, LinearRegression, LogisticRegression, Model, SoftmaxRegression,
                      check_gradient, one_hot, sigmoid, softmax)

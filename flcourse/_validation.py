@@ -237,3 +237,52 @@ def check_optional_str(value, name: str, owner: str):
         raise TypeError(f"The {name!r} parameter of {owner} must be a str or None. "
                         f"Got {value!r} of type {type(value).__name__} instead.")
     return value
+
+
+class Interval:
+    """A constraint declared as data (scikit-learn's ``Interval``): a number of ``kind`` in
+    an interval. ``none_ok`` also admits None, ``inf_ok`` admits inf as "no limit"."""
+
+    def __init__(self, kind: type, low, high, *, closed: str = "neither", none_ok: bool = False,
+                 inf_ok: bool = False):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+        self.none_ok, self.inf_ok = none_ok, inf_ok
+
+    def check(self, value, name: str, owner: str):
+        """Return ``value`` if it meets the constraint, else raise as :func:`check_scalar` does."""
+        if value is None and self.none_ok:
+            return value
+        if self.inf_ok and value == math.inf:
+            return value
+        return check_scalar(value, name, owner, self.kind, low=self.low, high=self.high, closed=self.closed)
+
+    def invalid_values(self) -> list:
+        """Values that break the constraint: for a common test over every public class."""
+        values = ["text", math.nan]
+        if self.low is not None:
+            values.append(self.low if self.closed in ("neither", "right") else self.low - 1)
+        if self.high is not None:
+            values.append(self.high + 1)
+        if self.kind is int:
+            values.append(1.5)
+        return values
+
+
+class Options:
+    """A constraint declared as data (scikit-learn's ``StrOptions``): one of ``choices``."""
+
+    def __init__(self, choices):
+        self.choices = set(choices)
+
+    def check(self, value, name: str, owner: str):
+        return check_choice(value, name, owner, self.choices)
+
+    def invalid_values(self) -> list:
+        return ["no such option", 3]
+
+
+def check_constraints(obj, constraints: dict) -> None:
+    """Check each attribute of ``obj`` named in ``constraints`` against its constraint."""
+    owner = type(obj).__name__
+    for name, constraint in constraints.items():
+        constraint.check(getattr(obj, name), name, owner)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import flcourse as fl
-from flcourse import history as history_module
-from flcourse.checkpoint import (PREAMBLE, CheckpointError, CheckpointWriter, HistoryWriter, constructor_params,
+from flcourse.federated import history as history_module
+from flcourse.federated.checkpoint import (PREAMBLE, CheckpointError, CheckpointWriter, HistoryWriter, constructor_params,
                                  history_path, load_checkpoint, load_history, run_identity, save_history)
 from flcourse.federated import FedAvg, FedSGD
 
@@ -53,7 +53,7 @@ def assert_refused(path, message, ident=None):
 def test_constructor_params_are_json_values_with_inf_as_a_string():
     params = constructor_params(FedAvg(fraction_fit=np.float64(0.5), local_epochs=np.int64(2), batch_size=math.inf))
 
-    assert params == {"fraction_fit": 0.5, "local_epochs": 2, "batch_size": "inf", "lr": 0.1}
+    assert params == {"fraction_fit": 0.5, "local_epochs": 2, "batch_size": "inf", "lr": 0.1, "stragglers": 0.0}
     assert type(params["fraction_fit"]) is float and type(params["local_epochs"]) is int
     assert json.loads(json.dumps(params, allow_nan=False)) == params
 
@@ -65,7 +65,7 @@ def test_constructor_params_describe_a_wrapped_object_by_its_own_params():
 
     params = constructor_params(Wrapper(FedSGD(lr=0.5), scale=-math.inf))
 
-    assert params == {"inner": {"class": "flcourse.federated.FedSGD", "params": {"fraction_fit": 1.0, "lr": 0.5}},
+    assert params == {"inner": {"class": "flcourse.federated.strategies.fedavg.FedSGD", "params": {"fraction_fit": 1.0, "lr": 0.5}},
                       "scale": "-inf"}
 
 
@@ -156,8 +156,8 @@ def test_an_inf_hyper_parameter_survives_the_round_trip(tmp_path):
     (dict(model=fl.LogisticRegression(n_features=64)),
      "the model class is flcourse.models.SoftmaxRegression in the checkpoint and "
      "flcourse.models.LogisticRegression here"),
-    (dict(strategy=FedSGD()), "the strategy class is flcourse.federated.FedAvg in the checkpoint and "
-                              "flcourse.federated.FedSGD here"),
+    (dict(strategy=FedSGD()), "the strategy class is flcourse.federated.strategies.fedavg.FedAvg in the "
+                              "checkpoint and flcourse.federated.strategies.fedavg.FedSGD here"),
     (dict(strategy=FedAvg(batch_size=10)), "strategy FedAvg's 'batch_size' is inf in the checkpoint and 10 here"),
     (dict(strategy=FedAvg(batch_size=math.inf, lr=0.5)), "strategy FedAvg's 'lr' is 0.1 in the checkpoint and 0.5 here"),
     (dict(clients=CLIENTS[:5]), "the client set differs: 10 clients in the checkpoint, 5 here"),

@@ -260,11 +260,11 @@ def test_a_run_that_fails_in_round_3_exits_1_with_one_line_and_keeps_rounds_0_to
     from flcourse.federated import FedAvg
     aggregate, calls = FedAvg.aggregate_fit, []
 
-    def diverge_in_round_3(strategy, params, results):
+    def diverge_in_round_3(strategy, server_round, params, results, failures):
         calls.append(1)
         if len(calls) == 3:
             raise FloatingPointError("overflow encountered in multiply")
-        return aggregate(strategy, params, results)
+        return aggregate(strategy, server_round, params, results, failures)
     monkeypatch.setattr(FedAvg, "aggregate_fit", diverge_in_round_3)
 
     code = main(["fedavg", *TINY, "--rounds", "5", "--out", str(tmp_path)])
@@ -277,7 +277,7 @@ def test_a_run_that_fails_in_round_3_exits_1_with_one_line_and_keeps_rounds_0_to
 
 
 def test_a_full_disk_after_round_2_exits_1_and_the_history_keeps_rounds_0_to_1(tmp_path, capsys, monkeypatch):
-    from flcourse.history import HistoryWriter
+    from flcourse.federated.history import HistoryWriter
     write, calls = HistoryWriter.write, []
 
     def disk_full_from_round_2(writer):

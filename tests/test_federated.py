@@ -6,7 +6,7 @@ from fault_helpers import FaultyClient
 
 import flcourse as fl
 from flcourse.federated import FedAvg, FedSGD, NumpyClient, local_sgd, make_clients, sample_clients
-from flcourse.server import (ClientFailure, InProcessClients, ProcessClients, Server, load_history,
+from flcourse.federated.server import (ClientFailure, InProcessClients, ProcessClients, Server, load_history,
                              save_history)
 
 DETERMINISTIC_KEYS = ["round", "n_selected", "n_dropped", "dropped", "bytes_sent",
@@ -119,8 +119,8 @@ def test_grouped_clients_compute_bit_for_bit_what_each_computes_alone(model, bat
     params = model.init_params(seed=1) + 0.01
     alone = {cid: client.fit(params, config) for cid, client in enumerate(clients)}
     group_sizes = []
-    monkeypatch.setattr("flcourse.runners.local_sgd", lambda model, params, X, y, cids, config:
-                        group_sizes.append(len(cids)) or local_sgd(model, params, X, y, cids, config))
+    monkeypatch.setattr("flcourse.federated.client.local_sgd", lambda model, params, X, y, cids, config, **kw:
+                        group_sizes.append(len(cids)) or local_sgd(model, params, X, y, cids, config, **kw))
 
     grouped = InProcessClients(clients).fit([0, 3, 4, 17, 18, 19, 7, 9], params, config, timeout=None)
 
@@ -137,10 +137,10 @@ class StackedFailure(fl.SoftmaxRegression):
         super().__init__(n_features=64, n_classes=10)
         self.fail_from = fail_from
 
-    def _grad_stacked(self, params, X, y):
+    def grad_stacked(self, params, X, y):
         if len(params) >= self.fail_from:
             raise FloatingPointError("injected fault")
-        return super()._grad_stacked(params, X, y)
+        return super().grad_stacked(params, X, y)
 
 
 def test_a_group_whose_vectorised_step_fails_is_retried_client_by_client(digits):

@@ -74,22 +74,25 @@ def run_identity(model, strategy, clients) -> dict:
     Parameters
     ----------
     model : Model
-    strategy : object with constructor parameters (FedAvg, FedSGD, ...)
-    clients : list of (cid, n_examples) pairs or (cid, n_examples, data_fingerprint) triples
-        The id the server calls each client by, how many examples it holds (None if the
-        client does not say) and, optionally, a fingerprint of its data.
+    strategy : Strategy (identified by its constructor parameters)
+    clients : dict or list
+        The federation's ``{"n_clients", "fingerprint"}`` (a runner's ``fingerprint()``), or
+        a list of (cid, n_examples) pairs or (cid, n_examples, data_fingerprint) triples: the id
+        the server calls each client by, how many examples it holds (None if the client does
+        not say) and, optionally, a fingerprint of its data.
 
     Returns
     -------
     dict with "model", "n_params", "strategy" and "clients" (n_clients and a sha256
     fingerprint of the sorted entries)
     """
-    pairs = sorted([int(cid), None if n is None else int(n), *data] for cid, n, *data in clients)
-    fingerprint = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()
+    if not isinstance(clients, dict):
+        rows = sorted([int(cid), None if n is None else int(n), *data] for cid, n, *data in clients)
+        clients = {"n_clients": len(rows), "fingerprint": hashlib.sha256(json.dumps(rows).encode()).hexdigest()}
     return {"model": {"class": qualified_name(model), "params": constructor_params(model)},
             "n_params": int(model.n_params),
             "strategy": {"class": qualified_name(strategy), "params": constructor_params(strategy)},
-            "clients": {"n_clients": len(pairs), "fingerprint": fingerprint}}
+            "clients": dict(clients)}
 
 
 def identity_difference(saved: dict, current: dict) -> str | None:
@@ -112,7 +115,7 @@ def identity_difference(saved: dict, current: dict) -> str | None:
     if old.get("fingerprint") != new["fingerprint"]:
         return (f"the client set differs: {new['n_clients']} clients in both, but other ids, "
                 f"numbers of examples or data (fingerprint {str(old.get('fingerprint'))[:12]} in the "
-                f"checkpoint, {new['fingerprint'][:12]} here)")
+                f"checkpoint, {str(new['fingerprint'])[:12]} here)")
     return None
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from ._validation import as_real_array
+from .._validation import as_real_array
 
 OWNER = "weighted_average"
 

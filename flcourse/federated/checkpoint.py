@@ -23,25 +23,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
-import struct
 from pathlib import Path
 
 import numpy as np
 
-from .history import HistoryWriter, load_history, plain, replace_file, save_history
+from .checkpoint_format import (FORMAT_VERSION, PREAMBLE, decode_state, encode_state, newest_slot, preamble,
+                                read_preamble, slot_bytes)
+from .history import HistoryWriter, load_history, plain, read_history_rows, replace_file, save_history
 from .identity import constructor_params, identity_difference, qualified_name, run_identity
 
-__all__ = ["CheckpointError", "CheckpointWriter", "HistoryWriter", "Resumed", "constructor_params",
+__all__ = ["FORMAT_VERSION", "PREAMBLE", "CheckpointError", "CheckpointWriter", "HistoryWriter", "NoCheckpoint",
+           "Resumed", "constructor_params", "flatten_state", "unflatten_state",
            "history_path", "identity_difference", "load_checkpoint", "load_history",
            "qualified_name", "run_identity", "save_history"]
 
-FORMAT_VERSION = 1
-MAGIC = b"FLCOURSE CHECKPOINT "
-PREAMBLE = 64  # bytes before slot 0
-_SLOT = struct.Struct("<4sQQ32s")  # tag, sequence, body length, checksum
-_TAG = b"SLOT"
 
 
 class CheckpointError(ValueError):
@@ -86,7 +82,7 @@ class CheckpointWriter:
         """Go on from a loaded checkpoint: keep rows 0..server_round, drop any after them."""
         self.close()
         data = self.path.read_bytes()
-        self._sequence, self._capacity = _newest_slot(data, CheckpointError)[0], _read_preamble(data, CheckpointError)
+        self._sequence, self._capacity = newest_slot(data, CheckpointError)[0], read_preamble(data, CheckpointError)
         self._state = open(self.path, "r+b", buffering=0)
         with open(history_path(self.path), "r+b") as history:
             data = history.read()
@@ -116,7 +112,7 @@ class CheckpointWriter:
             else:
                 header["extra_state"][key] = value
         self._sequence += 1
-        self._write_slot(_slot_bytes(self._sequence, encode_state(header, arrays)))
+        self._write_slot(slot_bytes(self._sequence, encode_state(header, arrays)))
 
     def _write_slot(self, slot: bytes) -> None:
         if self._state is None or len(slot) > self._capacity:
@@ -134,7 +130,7 @@ class CheckpointWriter:
         self._capacity = max(4096, -(-2 * len(slot) // 4096) * 4096)
         slots = [bytes(self._capacity), bytes(self._capacity)]
         slots[self._sequence % 2] = slot.ljust(self._capacity, b"\0")
-        replace_file(self.path, _preamble(self._capacity) + b"".join(slots), self.fsync)
+        replace_file(self.path, preamble(self._capacity) + b"".join(slots), self.fsync)
         self._state = open(self.path, "r+b", buffering=0)
 
     def _append(self, rows) -> None:
@@ -161,25 +157,6 @@ class CheckpointWriter:
 
     def __repr__(self) -> str:
         return f"CheckpointWriter({str(self.path)!r})"
-
-
-def _preamble(capacity: int) -> bytes:
-    return (b"%s%d\nslots 2 %d\n" % (MAGIC, FORMAT_VERSION, capacity)).ljust(PREAMBLE - 1) + b"\n"
-
-
-def _slot_bytes(sequence: int, body: bytes) -> bytes:
-    digest = hashlib.sha256(struct.pack("<QQ", sequence, len(body)) + body).digest()
-    return _SLOT.pack(_TAG, sequence, len(body), digest) + body
-
-
-def encode_state(header: dict, arrays: dict) -> bytes:
-    """The body of a state slot: an 8-byte length, the JSON header, the raw arrays."""
-    arrays = {name: np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<")) for name, a in arrays.items()}
-    if any(a.dtype.hasobject for a in arrays.values()):
-        raise TypeError("A checkpoint stores numeric arrays only (no pickled objects).")
-    layout = [[name, a.dtype.str, list(a.shape)] for name, a in arrays.items()]
-    text = json.dumps(dict(header, format_version=FORMAT_VERSION, arrays=layout), default=plain).encode()
-    return b"".join([struct.pack("<Q", len(text)), text, *(a.tobytes() for a in arrays.values())])
 
 
 # ---- reading ------------------------------------------------------------------------------
@@ -219,7 +196,7 @@ def load_checkpoint(path, identity: dict) -> Resumed:
         raise fail("the file does not exist (nothing was saved there yet)") from None
     except OSError as error:
         raise fail(f"the file cannot be read ({error.strerror})") from None
-    _, body, fell_back = _newest_slot(data, fail)
+    _, body, fell_back = newest_slot(data, fail)
     header, arrays = decode_state(body, fail)
     difference = identity_difference(header.get("identity") or {}, identity)
     if difference:
@@ -233,43 +210,6 @@ def load_checkpoint(path, identity: dict) -> Resumed:
     return Resumed(server_round, params, header["rng_state"], history, extra, fell_back)
 
 
-def _newest_slot(data: bytes, fail) -> tuple[int, bytes, bool]:
-    """(sequence, body, whether a newer slot was torn) of the newest whole slot in ``data``."""
-    capacity = _read_preamble(data, fail)
-    whole, torn = [], []
-    for index in range(2):
-        slot = data[PREAMBLE + index * capacity:PREAMBLE + (index + 1) * capacity]
-        if len(slot) < _SLOT.size or slot[:4] != _TAG:
-            continue
-        _, sequence, length, digest = _SLOT.unpack_from(slot)
-        body = slot[_SLOT.size:_SLOT.size + length]
-        ok = hashlib.sha256(struct.pack("<QQ", sequence, length) + body).digest() == digest
-        (whole if ok else torn).append((sequence, body))
-    if not whole:
-        raise fail("the file is damaged (no copy of the state in it is whole: truncated or changed)")
-    sequence, body = max(whole)
-    return sequence, body, any(s > sequence for s, _ in torn)
-
-
-def _read_preamble(data: bytes, fail) -> int:
-    """The slot capacity named by the file's first 64 bytes."""
-    if not data:
-        raise fail("the file is damaged (it is empty)")
-    first, _, rest = data[:PREAMBLE].partition(b"\n")
-    if not first.startswith(MAGIC):
-        raise fail(f"the file is damaged or not an flcourse checkpoint (it does not start with "
-                   f"{MAGIC.decode()!r})")
-    if not first[len(MAGIC):].isdigit() or len(data) < PREAMBLE:
-        raise fail("the file is damaged (its first lines are cut short)")
-    version = int(first[len(MAGIC):])
-    if version != FORMAT_VERSION:
-        raise fail(f"it is in checkpoint format {version} and this flcourse reads format {FORMAT_VERSION}")
-    words = rest.split(b"\n", 1)[0].split()
-    if len(words) != 3 or words[:2] != [b"slots", b"2"] or not words[2].isdigit() or int(words[2]) < _SLOT.size:
-        raise fail("the file is damaged (its second line does not describe its slots)")
-    return int(words[2])
-
-
 def _check_round_and_params(server_round, params, n_params: int, fail):
     if isinstance(server_round, bool) or not isinstance(server_round, int) or server_round < 0:
         raise fail(f"its round must be an int >= 0, but it is {server_round!r}")
@@ -279,20 +219,6 @@ def _check_round_and_params(server_round, params, n_params: int, fail):
     if not np.isfinite(params).all():
         raise fail(f"its params hold {int((~np.isfinite(params)).sum())} non-finite numbers (NaN or inf)")
     return server_round, params.astype(np.float64)
-
-
-def decode_state(body: bytes, fail) -> tuple[dict, dict]:
-    """Header and arrays of a slot's body; ``fail(reason)`` makes the error to raise."""
-    try:
-        (length,) = struct.unpack_from("<Q", body)
-        header = json.loads(body[8:8 + length])
-        arrays, offset = {}, 8 + length
-        for name, dtype, shape in header["arrays"]:
-            array = np.frombuffer(body, dtype=np.dtype(dtype), count=math.prod(shape), offset=offset)
-            arrays[name], offset = array.reshape(shape).copy(), offset + array.nbytes
-    except (ValueError, TypeError, KeyError, struct.error) as error:
-        raise fail(f"the file is damaged (its header cannot be read: {error})") from None
-    return header, arrays
 
 
 def _check_rng_state(state, fail) -> None:
@@ -305,36 +231,52 @@ def _check_rng_state(state, fail) -> None:
         raise fail("its rng_state is not the state of a numpy bit generator") from None
 
 
-def read_history_rows(path: Path, server_round: int, fail, sha256: str | None = None) -> dict:
-    """The history, a dict of lists, from rows 0..server_round of the JSON-lines file ``path``.
+# ---- nested state ---------------------------------------------------------------------------
 
-    Rows after ``server_round`` (appended just before a crash) are ignored; with ``sha256``
-    (saved with the state), rows 0..server_round must have exactly that checksum.
-    """
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise fail(f"its history file {path} is missing") from None
-    except OSError as error:
-        raise fail(f"its history file {path} cannot be read ({error.strerror})") from None
-    n_rows = data.count(b"\n")
-    if n_rows <= server_round:
-        raise fail(f"its history file {path} holds {n_rows} rows, fewer than the "
-                   f"{server_round + 1} of rounds 0..{server_round}")
-    lines = data.split(b"\n", server_round + 1)[:server_round + 1]
-    history = {}
-    for expected, line in enumerate(lines):
-        try:
-            row = json.loads(line)
-        except ValueError:
-            raise fail(f"its history file {path} is damaged (line {expected + 1} is not JSON)") from None
-        if not isinstance(row, dict) or row.get("round") != expected:
-            got = row.get("round") if isinstance(row, dict) else row
-            raise fail(f"its history file {path} is not rounds 0..{server_round} in order "
-                       f"(line {expected + 1} is round {got!r}, expected {expected})")
-        for key, value in row.items():
-            history.setdefault(key, []).append(value)
-    if sha256 is not None and hashlib.sha256(b"\n".join(lines) + b"\n").hexdigest() != sha256:
-        raise fail(f"its history file {path} is damaged (rows 0..{server_round} do not match the "
-                   f"checksum saved with the state)")
-    return history
+def flatten_state(state: dict, prefix: str = "") -> dict:
+    """``{"strategy": {"c": array}, "clients": {"7": {...}}}`` as ``{"strategy/c": array, ...}``:
+    the flat form :meth:`CheckpointWriter.save` stores (arrays raw, the rest as JSON)."""
+    flat = {}
+    for key, value in state.items():
+        if "/" in str(key):
+            raise ValueError(f"A state key may not hold '/'. Got {key!r} instead.")
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten_state(value, path + "/"))
+        else:
+            flat[path] = value
+    return flat
+
+
+def unflatten_state(flat: dict) -> dict:
+    """The nested state of :func:`flatten_state`'s output."""
+    state: dict = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split("/")
+        node = state
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return state
+
+
+class NoCheckpoint:
+    """What the round loop saves to when there is no ``checkpoint_path``: nothing."""
+
+    identity = None
+
+    def start(self, rows):
+        pass
+
+    def resume(self, server_round):
+        pass
+
+    def save(self, *args):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+

@@ -7,6 +7,7 @@ again. Every write replaces the file atomically. See notebook 05.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -119,4 +120,39 @@ def load_history(path) -> dict:
     history = json.loads(Path(path).read_text())
     if isinstance(history.get("note"), str):
         del history["note"]
+    return history
+
+
+def read_history_rows(path: Path, server_round: int, fail, sha256: str | None = None) -> dict:
+    """The history, a dict of lists, from rows 0..server_round of the JSON-lines file ``path``.
+
+    Rows after ``server_round`` (appended just before a crash) are ignored; with ``sha256``
+    (saved with the state), rows 0..server_round must have exactly that checksum.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise fail(f"its history file {path} is missing") from None
+    except OSError as error:
+        raise fail(f"its history file {path} cannot be read ({error.strerror})") from None
+    n_rows = data.count(b"\n")
+    if n_rows <= server_round:
+        raise fail(f"its history file {path} holds {n_rows} rows, fewer than the "
+                   f"{server_round + 1} of rounds 0..{server_round}")
+    lines = data.split(b"\n", server_round + 1)[:server_round + 1]
+    history = {}
+    for expected, line in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            raise fail(f"its history file {path} is damaged (line {expected + 1} is not JSON)") from None
+        if not isinstance(row, dict) or row.get("round") != expected:
+            got = row.get("round") if isinstance(row, dict) else row
+            raise fail(f"its history file {path} is not rounds 0..{server_round} in order "
+                       f"(line {expected + 1} is round {got!r}, expected {expected})")
+        for key, value in row.items():
+            history.setdefault(key, []).append(value)
+    if sha256 is not None and hashlib.sha256(b"\n".join(lines) + b"\n").hexdigest() != sha256:
+        raise fail(f"its history file {path} is damaged (rows 0..{server_round} do not match the "
+                   f"checksum saved with the state)")
     return history

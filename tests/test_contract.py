@@ -1,0 +1,122 @@
+"""One contract test over every strategy and every client type: configure, fit, aggregate,
+checkpoint at round r and resume bit for bit (parameters, strategy state, client state), refuse
+a resume with other constructor parameters, and reject bad constructor parameters."""
+import numpy as np
+import pytest
+
+import flcourse as fl
+from flcourse.federated import (CheckpointError, FedAvg, FedAvgM, FedProx, FedSGD, OnDemand, ProcessClients,
+                                Scaffold, Server, available_strategies, make_clients)
+from flcourse.federated.checkpoint import load_checkpoint, unflatten_state
+from flcourse.federated.identity import run_identity
+
+from stage_helpers import LabelBalancedFedAvg
+
+N_CLIENTS, ROUNDS, STOP = 6, 4, 2
+STRATEGIES = {
+    "fedavg": lambda **k: FedAvg(fraction_fit=0.5, local_epochs=2, batch_size=8, lr=0.1, **k),
+    "fedsgd": lambda **k: FedSGD(fraction_fit=0.5, lr=0.5, **k),
+    "fedavgm": lambda **k: FedAvgM(server_momentum=0.5, fraction_fit=0.5, local_epochs=2, batch_size=8, lr=0.1, **k),
+    "fedprox": lambda **k: FedProx(mu=k.pop("mu", 0.5), fraction_fit=0.5, local_epochs=3, batch_size=8, lr=0.1,
+                                   stragglers=0.5, **k),
+    "scaffold": lambda **k: Scaffold(fraction_fit=0.5, local_epochs=2, batch_size=8, lr=0.1, **k),
+    "labelbalancedfedavg": lambda **k: LabelBalancedFedAvg(n_classes=4, fraction_fit=0.5, local_epochs=2,
+                                                           batch_size=8, lr=0.1, **k),
+}
+CHANGED = {"fedavg": {"stragglers": 0.25}, "fedsgd": {}, "fedavgm": {"server_lr": 0.5}, "fedprox": {"mu": 0.25},
+           "scaffold": {"server_lr": 0.5}, "labelbalancedfedavg": {}}
+CLIENT_TYPES = ["list", "on-demand", "processes"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y, partition = fl.make_fedprox_synthetic(1.0, 1.0, n_clients=N_CLIENTS, n_features=6, n_classes=4, seed=2)
+    return fl.SoftmaxRegression(n_features=6, n_classes=4), X, y, partition
+
+
+def federation(kind, model, X, y, partition):
+    from stage_helpers import CountingClient
+
+    clients = [CountingClient(model, X[p], y[p], cid=k) for k, p in enumerate(partition)]
+    if kind == "on-demand":
+        return OnDemand(lambda cid: CountingClient(model, X[partition[cid]], y[partition[cid]], cid=cid),
+                        len(partition), sizes=[len(p) for p in partition], fingerprint=lambda: "synthetic")
+    return ProcessClients(clients) if kind == "processes" else clients
+
+
+def saved_state(path, server):
+    identity = run_identity(server.model, server.strategy, server.clients.fingerprint())
+    saved = load_checkpoint(path, identity)
+    return saved, unflatten_state(saved.extra_state)
+
+
+def assert_same_state(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        if isinstance(a[key], dict):
+            assert_same_state(a[key], b[key])
+        else:
+            assert np.array_equal(a[key], b[key]), key
+
+
+def test_every_strategy_of_the_package_is_covered():
+    assert set(available_strategies()) | {"labelbalancedfedavg"} == set(STRATEGIES)
+
+
+@pytest.mark.parametrize("kind", CLIENT_TYPES)
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_checkpoint_then_resume_is_bit_identical(data, tmp_path, name, kind):
+    model, X, y, partition = data
+    whole_path, part_path = tmp_path / "whole.flc", tmp_path / "part.flc"
+    whole = Server(model, STRATEGIES[name](), federation(kind, *data), checkpoint_path=whole_path,
+                   seed=4, test_set=(X, y)).run(ROUNDS)
+    Server(model, STRATEGIES[name](), federation(kind, *data), checkpoint_path=part_path, seed=4,
+           test_set=(X, y)).run(STOP)
+    resumed = Server(model, STRATEGIES[name](), federation(kind, *data), checkpoint_path=part_path, seed=4,
+                     test_set=(X, y)).run(ROUNDS, resume=True)
+
+    assert np.array_equal(resumed.params_, whole.params_)
+    assert {k: v for k, v in resumed.history_.items() if k != "wall_seconds"} == \
+        {k: v for k, v in whole.history_.items() if k != "wall_seconds"}
+    (_, whole_state), (_, resumed_state) = saved_state(whole_path, whole), saved_state(part_path, resumed)
+    assert_same_state(resumed_state, whole_state)
+    if name == "scaffold":
+        assert len(whole_state["clients"]) >= 3 and np.abs(whole_state["strategy"]["control"]).sum() > 0
+    with pytest.raises(CheckpointError, match="strategy"):
+        Server(model, STRATEGIES[name](**CHANGED[name]) if CHANGED[name] else FedAvgM(), federation(kind, *data),
+               checkpoint_path=part_path, seed=4).run(ROUNDS, resume=True)
+
+
+@pytest.mark.parametrize("name", ["fedprox", "scaffold", "labelbalancedfedavg"])
+def test_in_process_and_process_clients_give_the_same_history(data, name):
+    model, X, y, partition = data
+    histories = [Server(model, STRATEGIES[name](), federation(kind, *data), seed=4, test_set=(X, y)).run(3)
+                 .history_ for kind in CLIENT_TYPES]
+    for history in histories[1:]:
+        assert {k: v for k, v in history.items() if k != "wall_seconds"} == \
+            {k: v for k, v in histories[0].items() if k != "wall_seconds"}
+
+
+@pytest.mark.parametrize("name", sorted(available_strategies()))
+def test_every_constraint_rejects_its_invalid_values(data, name):
+    model, X, y, partition = data
+    cls = available_strategies()[name]
+    for param, constraint in cls.parameter_constraints.items():
+        for bad in constraint.invalid_values():
+            strategy = cls()
+            setattr(strategy, param, bad)
+            with pytest.raises((ValueError, TypeError), match=rf"'{param}' parameter of {cls.__name__}"):
+                Server(model, strategy, make_clients(model, X, y, partition), seed=0).run(1)
+
+
+def test_scaffold_refuses_an_update_without_its_control_delta(data):
+    model, X, y, partition = data
+
+    class Forgetful(type(make_clients(model, X, y, partition[:1])[0])):
+        def fit(self, params, config):
+            return tuple(super().fit(params, config))  # a plain triple: the extras are lost
+
+    clients = [Forgetful(model, X[p], y[p], cid=k) for k, p in enumerate(partition)]
+    server = Server(model, Scaffold(lr=0.1), clients, on_invalid="drop", seed=0).run(1)
+    assert server.history_["n_dropped"][1] == N_CLIENTS
+    assert "must carry the extra 'control_delta'" in server.history_["dropped"][1][0][1]
