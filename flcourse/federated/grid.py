@@ -21,6 +21,14 @@ from .messages import (InvalidUpdateError, array_bytes, as_wire_reply, check_eva
 from .runners import ClientFailure
 
 
+def one_line(message: str) -> str:
+    """A failure in one line: its first, and for a traceback its last (the exception) too."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {lines[-1]}"
+    return lines[0] if lines else message
+
+
 class RoundGrid:
     """The exchanges of one round with the clients of ``runner``.
 
@@ -98,7 +106,7 @@ class RoundGrid:
             else f"client {cid}: checking its reply raised {type(error).__name__}: {error}"
         if self.on_invalid == "fail":
             raise ClientFailure(f"round failed: {message}") from None
-        self.dropped.append([int(cid), message.splitlines()[0]])
+        self.dropped.append([int(cid), one_line(message)])
 
     def fit(self, params, instructions: dict, required_extras=()):
         """The fit stage: ``instructions`` is {cid: config}; returns (checked updates in id

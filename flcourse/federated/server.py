@@ -187,10 +187,9 @@ class Server:
             X_test, y_test = self.test_set
             row["test_loss"] = float(self.model.loss(self.params_, X_test, y_test))
             row["test_accuracy"] = self.model.score(self.params_, X_test, y_test)
-        if self.evaluate_clients and len(cids):
+        if self.evaluate_clients:  # in every row, so that each list has one entry per round
             row.update(self._client_metrics(cids, grid))
-        if metrics:
-            row["strategy_metrics"] = dict(metrics)
+        row["strategy_metrics"] = dict(metrics)
         for key, value in row.items():
             self.history_.setdefault(key, []).append(value)
         return row

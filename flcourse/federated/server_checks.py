@@ -15,10 +15,10 @@ MAX_TIMEOUT = 86400.0  # a day: longer is a mistake, and too long for the select
 
 def as_runner(clients, owner: str):
     """A runner as given, or InProcessClients over a list of clients or an OnDemand federation."""
-    if isinstance(clients, (InProcessClients, ProcessClients)) or callable(getattr(clients, "set_states", None)):
-        return clients
     if isinstance(clients, OnDemand):
         return InProcessClients(clients)
+    if isinstance(clients, (InProcessClients, ProcessClients)) or callable(getattr(clients, "set_states", None)):
+        return clients
     clients = list_of_clients(clients, owner)
     client_ids(clients, owner)  # the errors name the owner, not the runner made here
     return InProcessClients(clients)
