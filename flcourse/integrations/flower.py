@@ -51,9 +51,9 @@ def flower_fit(client, parameters, config):
     if arrays:
         raise TypeError(f"The config of a flcourse client under Flower must hold scalars only. "
                         f"Got arrays for {', '.join(map(repr, arrays))} instead.")
-    reply = client.fit(flat_params(parameters) * 1.0000001, config)
+    reply = client.fit(flat_params(parameters), config)
     params, n_examples, metrics = reply[0], reply[1], dict(reply[2])
     extras = getattr(reply, "extras", {})
     if extras:
         metrics["extras"] = ",".join(sorted(extras))
-    return [params], int(n_examples), metrics
+    return [params, *(extras[name] for name in sorted(extras))], int(n_examples), metrics
