@@ -302,3 +302,37 @@ def test_a_diverging_run_exits_1_as_a_process(tmp_path):
     assert run.returncode == 1
     assert re.fullmatch(r"python -m flcourse fedavg: error: run failed in round 1: .+ \(\S+ holds rounds 0\.\.0\)\n",
                         run.stderr), run.stderr
+
+
+@pytest.mark.parametrize("strategy, options", [
+    ("fedprox", ["--mu", "1", "--stragglers", "0.5", "--local-epochs", "2"]),
+    ("scaffold", ["--server-lr", "0.5"]),
+    ("fedavgm", ["--server-momentum", "0.5"]),
+])
+def test_run_takes_any_strategy_with_its_constructor_parameters(tmp_path, strategy, options):
+    from flcourse.federated import Server, available_strategies, make_clients
+
+    arguments = ["--clients", "4", "--fraction", "0.5", "--batch-size", "inf", "--no-progress", "--seed", "0"]
+    code = main(["run", "--strategy", strategy, *arguments, *options, "--rounds", "2", "--out", str(tmp_path)])
+
+    assert code == 0
+    history = strict_json(tmp_path / "history.json")
+    assert_whole_rounds(history, 2)
+    data = fl.load_digits(seed=0)
+    model = fl.SoftmaxRegression(n_features=data.n_features, n_classes=data.n_classes)
+    names = [option[2:].replace("-", "_") for option in options[::2]]
+    values = {name: type(getattr(available_strategies()[strategy](), name))(value)
+              for name, value in zip(names, options[1::2])}
+    settings = {"fraction_fit": 0.5, "local_epochs": 5, "batch_size": float("inf"), **values}
+    clients = make_clients(model, data.X_train, data.y_train, fl.make_partition("iid", data.y_train, 4, seed=0))
+    expected = Server(model, available_strategies()[strategy](**settings), clients,
+                      test_set=(data.X_test, data.y_test), seed=0).run(2)
+    assert history["test_accuracy"] == expected.history_["test_accuracy"]
+
+
+def test_an_option_the_strategy_does_not_take_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["run", "--strategy", "fedavg", "--mu", "1", "--no-progress", "--out", str(tmp_path)])
+
+    assert code == 2
+    assert capsys.readouterr().err.startswith("python -m flcourse run: error: The option --mu is not a "
+                                              "parameter of FedAvg. It takes batch_size, fraction_fit,")
