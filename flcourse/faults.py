@@ -55,18 +55,18 @@ class FaultyModel(Model):
     def init_params(self, seed=None):
         return self.model.init_params(seed)
 
-    def _grad(self, params, X, y):
+    def grad_unchecked(self, params, X, y):
         self._misbehave_when_due()
-        return self.model._grad(params, X, y)
+        return self.model.grad_unchecked(params, X, y)
 
-    def _loss_grad(self, params, X, y, need_grad=True):
-        return self.model._loss_grad(params, X, y, need_grad)
+    def loss_grad(self, params, X, y, need_grad=True):
+        return self.model.loss_grad(params, X, y, need_grad)
 
-    def _predict(self, params, X):
-        return self.model._predict(params, X)
+    def predict_unchecked(self, params, X):
+        return self.model.predict_unchecked(params, X)
 
-    def _weights_mask(self):
-        return self.model._weights_mask()
+    def weights_mask(self):
+        return self.model.weights_mask()
 
     def _misbehave_when_due(self) -> None:
         if mp.current_process().name != f"flcourse-worker-{self.worker}":

@@ -27,13 +27,13 @@ class FaultyModel(fl.SoftmaxRegression):
                 os._exit(3)
             time.sleep(600)  # "hang"
 
-    def _loss_grad(self, params, X, y, need_grad=True):
+    def loss_grad(self, params, X, y, need_grad=True):
         self._misbehave_on_sentinel(X)
-        return super()._loss_grad(params, X, y, need_grad)
+        return super().loss_grad(params, X, y, need_grad)
 
-    def _grad(self, params, X, y):
+    def grad_unchecked(self, params, X, y):
         self._misbehave_on_sentinel(X)
-        return super()._grad(params, X, y)
+        return super().grad_unchecked(params, X, y)
 
 
 class FaultyClient:
@@ -114,14 +114,14 @@ class StepFaultModel(fl.SoftmaxRegression):
         super().__init__(n_features=n_features, n_classes=n_classes)
         self.faults, self.from_step = faults, from_step
 
-    def _grad(self, params, X, y):
+    def grad_unchecked(self, params, X, y):
         name = multiprocessing.current_process().name
         if name.startswith("flcourse-worker-"):
             _gradient_calls[0] += 1
             fault = self.faults.get(int(name.rsplit("-", 1)[1]))
             if fault is not None and _gradient_calls[0] >= self.from_step:
                 inject(fault)
-        return super()._grad(params, X, y)
+        return super().grad_unchecked(params, X, y)
 
 
 class RoundFaultClient:

@@ -38,7 +38,7 @@ def test_exercise_1_names_the_mistake(combine, hint, capsys):
 @pytest.mark.parametrize("answer", [
     lambda model, params, X, y, partition: model.grad(params, X, y),
     lambda model, params, X, y, partition: model.loss_and_grad(params, X, y)[1],
-    lambda model, params, X, y, partition: model._loss_grad(params, X, y)[1],
+    lambda model, params, X, y, partition: model.loss_grad(params, X, y)[1],
 ])
 def test_exercise_1_refuses_the_full_data_gradient(answer, capsys):
     assert ch03.exercise_1(answer) is False

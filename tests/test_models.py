@@ -1,3 +1,4 @@
+import pickle
 import warnings
 
 import numpy as np
@@ -227,7 +228,7 @@ def test_gradient_only_path_equals_loss_and_gradient(name, l2, rng):
     X, y = rng.normal(size=(7, N_FEATURES)), make_targets(model, rng, 7)
     params = rng.normal(size=model.n_params)
 
-    np.testing.assert_allclose(model._grad(params, X, y), model.grad(params, X, y), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(model.grad_unchecked(params, X, y), model.grad(params, X, y), rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.3])
@@ -239,8 +240,29 @@ def test_stacked_gradient_row_k_is_bit_for_bit_the_gradient_of_model_k(name, l2,
     y = np.stack([make_targets(model, rng, n_samples) for _ in range(n_models)])
     params = rng.normal(size=(n_models, model.n_params))
 
-    stacked = model._grad_stacked(params, X, y)
+    stacked = model.grad_stacked(params, X, y)
 
     assert stacked.shape == (n_models, model.n_params)
     for k in range(n_models):
-        assert np.array_equal(stacked[k], model._grad(params[k], X[k], y[k]))
+        assert np.array_equal(stacked[k], model.grad_unchecked(params[k], X[k], y[k]))
+
+
+def test_a_model_without_its_kernels_names_the_one_it_lacks():
+    class Bare(fl.Model):
+        n_features, n_params, n_classes, l2 = 2, 3, None, 0.0
+
+    with pytest.raises(NotImplementedError, match=r"Bare must implement the kernel loss_grad"):
+        Bare().loss(np.zeros(3), np.ones((1, 2)), np.ones(1))
+    with pytest.raises(NotImplementedError, match=r"Bare must implement the kernel predict_unchecked"):
+        Bare().predict(np.zeros(3), np.ones((1, 2)))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_classes_go_by_their_public_path_in_pickles(name):
+    model = make_model(name)
+
+    blob = pickle.dumps(model)
+
+    assert type(model).__module__ == "flcourse.models"
+    assert b"flcourse.models" in blob and b"flcourse.models." not in blob
+    assert repr(pickle.loads(blob)) == repr(model)

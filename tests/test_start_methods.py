@@ -131,7 +131,7 @@ def test_outside_its_worker_the_faulty_model_is_the_model_it_wraps(digits):
     faulty = FaultyModel(model, fault="raise", worker=0, at_step=1)
     params = model.init_params(seed=0) + 0.01
     for _ in range(3):  # in this process it never misbehaves
-        assert np.array_equal(faulty._grad(params, X, y), model._grad(params, X, y))
+        assert np.array_equal(faulty.grad_unchecked(params, X, y), model.grad_unchecked(params, X, y))
     assert faulty.loss(params, X, y) == model.loss(params, X, y)
     assert np.array_equal(faulty.predict(params, X), model.predict(params, X))
     trainer = DataParallelSGD(faulty, n_workers=2, backend="in-process", seed=0)

@@ -53,7 +53,7 @@ class Shard:
         rows = rows[rows >= 0]
         if len(rows) == 0:
             return 0, np.zeros(model.n_params)
-        return len(rows), len(rows) * model._grad(params, self.X[rows], self.y[rows])
+        return len(rows), len(rows) * model.grad_unchecked(params, self.X[rows], self.y[rows])
 
 
 def make_shards(X, y, partition) -> list[Shard]:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .. import optim
-from ..aggregate import weighted_average
+from ..federated.aggregators import weighted_average
 from ..data import load_digits
 from ..data.partition import quantity_skew_partition
 from ..models import LinearRegression, SoftmaxRegression
@@ -31,17 +31,17 @@ class _FullDataGradient(RuntimeError):
 
 
 class _ShardsOnlySoftmax(SoftmaxRegression):
-    """A SoftmaxRegression whose grad / loss_and_grad / _loss_grad refuse all ``n_refused`` rows."""
+    """A SoftmaxRegression whose grad / loss_and_grad / loss_grad refuse all ``n_refused`` rows."""
 
     n_refused = -1
 
-    def _loss_grad(self, params, X, y, need_grad=True):
+    def loss_grad(self, params, X, y, need_grad=True):
         if need_grad and len(X) == self.n_refused:
             raise _FullDataGradient(
                 f"You asked the model for the gradient on all N = {self.n_refused} examples. "
                 "The exercise is to build it from the shards: g_k = model.grad(params, X[part], "
                 "y[part]) for each part, combined with weights n_k / N.")
-        return super()._loss_grad(params, X, y, need_grad)
+        return super().loss_grad(params, X, y, need_grad)
 
 
 def _shard_problem():

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..aggregate import weighted_average
+from ..federated.aggregators import weighted_average
 from ..data import load_digits
 from ..distributed import make_shards, ring_allreduce, traffic_per_step
 from ..models import SoftmaxRegression

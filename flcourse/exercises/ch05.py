@@ -11,13 +11,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..aggregate import weighted_average
+from ..federated.aggregators import weighted_average
 from ..data import load_digits
 from ..data.partition import make_partition
 from ..federated import (FedAvg, FedSGD, InvalidUpdateError, NumpyClient, check_update,
                          make_clients)
 from ..models import LinearRegression, SoftmaxRegression
-from ..server import Server
+from ..federated.server import Server
 from ._core import call, close, report
 
 # (n_params, n_clients, fraction_fit) for exercise 1: C*K = 10, 0.4, 7.5, 13.2 and 7.

@@ -73,7 +73,7 @@ def sgd(model: Model, params, X, y, *, lr: float, batch_size: int, n_epochs: int
     record(history, model, params, X, y, eval_set, epoch=0)
     for epoch in range(1, check_scalar(n_epochs, "n_epochs", "sgd", int, low=0, closed="left") + 1):
         for batch in epoch_batches(len(y), batch_size, rng):
-            params = params - lr * model._grad(params, X[batch], y[batch])
+            params = params - lr * model.grad_unchecked(params, X[batch], y[batch])
         check_finite(params, lr, "sgd", f"epoch {epoch}")
         record(history, model, params, X, y, eval_set, epoch=epoch)
     return params, history
@@ -94,7 +94,7 @@ def gradient_descent(model: Model, params, X, y, *, lr: float, n_steps: int,
     history = {}
     record(history, model, params, X, y, eval_set, step=0)
     for step in range(1, n_steps + 1):
-        params = params - lr * model._grad(params, X, y)
+        params = params - lr * model.grad_unchecked(params, X, y)
         check_finite(params, lr, "gradient_descent", f"step {step}")
         if step % eval_every == 0 or step == n_steps:
             record(history, model, params, X, y, eval_set, step=step)
@@ -108,7 +108,7 @@ def record(history: dict, model: Model, params, X, y, eval_set=None, **counters)
     sets = [("train", X, y)] + ([("test", *eval_set)] if eval_set is not None else [])
     score_name = "r2" if model.n_classes is None else "accuracy"
     for prefix, X_set, y_set in sets:
-        history.setdefault(f"{prefix}_loss", []).append(float(model._loss_grad(params, X_set, y_set, False)[0]))
+        history.setdefault(f"{prefix}_loss", []).append(float(model.loss_grad(params, X_set, y_set, False)[0]))
         history.setdefault(f"{prefix}_{score_name}", []).append(model.score(params, X_set, y_set))
 
 
