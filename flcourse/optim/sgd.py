@@ -1,8 +1,8 @@
-"""Minibatch iteration, stochastic gradient descent and full-batch gradient descent.
+"""The training loops: minibatch iteration, stochastic and full-batch gradient descent.
 
-Every update is params <- params - lr * grad J_batch(params). The order of minibatches comes
-from a seeded generator, so two runs with the same seed take exactly the same steps.
-See notebook 01.
+Every update is params <- params - lr * grad J_batch(params), through the model's unchecked
+kernel ``grad_unchecked`` once the inputs are checked. The order of minibatches comes from a
+seeded generator, so two runs with the same seed take exactly the same steps. See notebook 01.
 """
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .._validation import check_bool, check_rng, check_scalar, check_X, check_y
+from .._validation import check_bool, check_rng, check_scalar
 from ..models import Model, check_model
+from .monitoring import check_eval_set, check_finite, record
 
 
 def minibatches(n_samples: int, batch_size: int, *, n_epochs: int = 1, seed=None,
@@ -21,6 +22,19 @@ def minibatches(n_samples: int, batch_size: int, *, n_epochs: int = 1, seed=None
     Each epoch visits every sample once, in a fresh random order when ``shuffle``; the last
     batch of an epoch is smaller when ``batch_size`` does not divide ``n_samples``. A
     ``batch_size`` larger than ``n_samples`` means full batches.
+
+    Parameters
+    ----------
+    n_samples, batch_size : int, >= 1
+    n_epochs : int, default=1
+    seed : int, Generator or None
+        Drives the order; the same seed gives the same batches.
+    shuffle : bool, default=True
+        False: every epoch in the order 0, 1, ..., n_samples - 1.
+
+    Yields
+    ------
+    batch : ndarray of shape (batch_size,) or smaller, int64 row indices
     """
     check_scalar(n_samples, "n_samples", "minibatches", int, low=1, closed="left")
     check_scalar(batch_size, "batch_size", "minibatches", int, low=1, closed="left")
@@ -31,8 +45,12 @@ def minibatches(n_samples: int, batch_size: int, *, n_epochs: int = 1, seed=None
         yield from epoch_batches(n_samples, batch_size, rng if shuffle else None)
 
 
-def epoch_batches(n_samples: int, batch_size: int, rng: np.random.Generator | None):
-    """One epoch of :func:`minibatches`, unchecked: for loops that validated their inputs once."""
+def epoch_batches(n_samples: int, batch_size: int,
+                  rng: np.random.Generator | None) -> Iterator[np.ndarray]:
+    """One epoch of :func:`minibatches`, unchecked: for loops that validated their inputs once.
+
+    ``rng`` None keeps the rows in order; a Generator draws one permutation for the epoch.
+    """
     order = rng.permutation(n_samples) if rng is not None else np.arange(n_samples)
     for start in range(0, n_samples, batch_size):
         yield order[start:start + batch_size]
@@ -83,8 +101,25 @@ def gradient_descent(model: Model, params, X, y, *, lr: float, n_steps: int,
                      eval_set=None, eval_every: int = 1) -> tuple[np.ndarray, dict]:
     """Train with full-batch gradient descent for ``n_steps`` steps.
 
-    Returns the final parameters and a history like :func:`sgd`'s, keyed by ``step`` and
-    recorded every ``eval_every`` steps (and after the last).
+    Parameters
+    ----------
+    model : Model
+    params : ndarray of shape (n_params,)
+        Starting point; not modified.
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+    lr : float
+        Learning rate eta > 0.
+    n_steps : int, >= 0
+    eval_set : tuple (X_test, y_test), optional
+    eval_every : int, default=1
+        Record the history every ``eval_every`` steps (and after the last).
+
+    Returns
+    -------
+    params : ndarray of shape (n_params,)
+    history : dict of lists
+        Like :func:`sgd`'s, keyed by ``step`` instead of ``epoch``.
     """
     params, X, y = check_model(model, "gradient_descent").check_inputs(params, X, y, "gradient_descent")
     check_scalar(lr, "lr", "gradient_descent", low=0)
@@ -99,40 +134,3 @@ def gradient_descent(model: Model, params, X, y, *, lr: float, n_steps: int,
         if step % eval_every == 0 or step == n_steps:
             record(history, model, params, X, y, eval_set, step=step)
     return params, history
-
-
-def record(history: dict, model: Model, params, X, y, eval_set=None, **counters) -> None:
-    """Append counters, training loss and score (and test ones with ``eval_set``) to ``history``."""
-    for name, value in counters.items():
-        history.setdefault(name, []).append(value)
-    sets = [("train", X, y)] + ([("test", *eval_set)] if eval_set is not None else [])
-    score_name = "r2" if model.n_classes is None else "accuracy"
-    for prefix, X_set, y_set in sets:
-        history.setdefault(f"{prefix}_loss", []).append(float(model.loss_grad(params, X_set, y_set, False)[0]))
-        history.setdefault(f"{prefix}_{score_name}", []).append(model.score(params, X_set, y_set))
-
-
-def check_finite(params, lr, owner, where) -> None:
-    """Raise ``FloatingPointError`` once training has diverged to inf or nan."""
-    if not np.all(np.isfinite(params)):
-        raise FloatingPointError(f"{owner} diverged: the parameters are no longer finite after "
-                                 f"{where}. Try a smaller learning rate than lr={lr}.")
-
-
-def check_eval_set(model: Model, eval_set, owner: str, name: str = "eval_set") -> tuple[np.ndarray, np.ndarray] | None:
-    """Return ``eval_set`` as a checked pair (X_test, y_test) for ``model``, or None.
-
-    X_test must be finite with ``model.n_features`` columns and y_test hold one valid target per
-    row; errors name ``eval_set[0]`` or ``eval_set[1]`` (``name`` for another parameter's name).
-    """
-    if eval_set is None:
-        return None
-    if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
-        got = type(eval_set).__name__
-        if isinstance(eval_set, (tuple, list)):
-            got = f"a {got} of length {len(eval_set)}"
-        raise TypeError(f"The {name!r} parameter of {owner} must be a pair (X_test, y_test). "
-                        f"Got {got} instead.")
-    X_test = check_X(eval_set[0], owner, model.n_features, name=f"{name}[0]")
-    y_test = check_y(eval_set[1], owner, X_test.shape[0], model.n_classes, name=f"{name}[1]")
-    return X_test, y_test
