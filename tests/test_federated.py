@@ -198,7 +198,7 @@ def test_history_round_trips_through_json(setup, tmp_path):
 
     assert load_history(tmp_path / "history.json") == json.loads(json.dumps(server.history_))
     assert server.history_["bytes_sent"] == [0, 10 * model.n_params * 8, 10 * model.n_params * 8]
-    assert len(server.history_["client_accuracy"]) == 2
+    assert len(server.history_["client_accuracy"]) == 3 and server.history_["client_accuracy"][0] is None
 
 
 @pytest.mark.parametrize("fault, message", [

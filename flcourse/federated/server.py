@@ -187,7 +187,9 @@ class Server:
             X_test, y_test = self.test_set
             row["test_loss"] = float(self.model.loss(self.params_, X_test, y_test))
             row["test_accuracy"] = self.model.score(self.params_, X_test, y_test)
-        if self.evaluate_clients:  # in every row, so that each list has one entry per round
+        if self.evaluate_clients and server_round == 0:  # every list has one entry per round
+            row.update({"client_loss": None, "client_accuracy": None, "eval_dropped": []})
+        elif self.evaluate_clients:
             row.update(self._client_metrics(cids, grid))
         row["strategy_metrics"] = dict(metrics)
         for key, value in row.items():
