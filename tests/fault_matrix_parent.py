@@ -36,7 +36,7 @@ import numpy as np
 from fault_helpers import RoundFaultClient, StepFaultModel
 
 import flcourse as fl
-from flcourse.runtime import pool
+from flcourse.runtime import children, pool, sigterm
 
 TIMEOUT = {"alive": 1.0, "sigterm": 10.0, "sigkill": 10.0}  # killed long before 10 s
 WARM_UP_TIMEOUT = 60.0  # for the first, healthy step or round: spawned peers on a loaded
@@ -47,11 +47,11 @@ SIGNALS = {"sigkill": signal.SIGKILL, "sigstop": signal.SIGSTOP}
 def _sabotage(name):
     """Disable one protection of flcourse.runtime (see the module docstring)."""
     if name == "die-with-parent":
-        pool._die_with_parent = lambda parent_pid: None
+        children._die_with_parent = lambda parent_pid: None
     elif name == "pdeathsig":
-        pool.ctypes = types.SimpleNamespace(CDLL=_no_libc)
+        children.ctypes = types.SimpleNamespace(CDLL=_no_libc)
     elif name == "sigterm-exit":
-        pool._SigtermAsExit.__init__ = lambda self: setattr(self, "installed", False)
+        sigterm.SigtermAsExit.__init__ = lambda self: setattr(self, "installed", False)
     elif name == "deadline":
         multiplex = pool.ProcessPool._multiplex
         pool.ProcessPool._multiplex = lambda self, frames, timeout, limit: \
@@ -98,7 +98,7 @@ def run_workers(fault, start_method, mode, clock):
         if step == 1:
             trainer.backend_.timeout = TIMEOUT[mode]  # read by every step
             pids = [p.pid for p in trainer.backend_.processes]
-            announce(pids, fault, [trainer.backend_._memory.name], clock)
+            announce(pids, fault, [trainer.backend_.memory_name], clock)
 
     trainer.fit(X, y, n_steps=3, eval_every=1000, callback=callback)
 

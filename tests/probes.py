@@ -521,8 +521,7 @@ def fault_child(kind, fault, method):
     """One fault case, in this (child) process: print one JSON line with what happened."""
     sys.path.insert(0, str(TESTS))
     from fault_helpers import SENTINEL, FaultyClient, FaultyModel   # the tree under test's helpers
-    from flcourse.distributed import ProcessBackend, WorkerError
-    from flcourse.distributed import DataParallelSGD
+    from flcourse.distributed import DataParallelSGD, ProcessBackend, WorkerError
     from flcourse.federated import FedAvg, make_clients
     from flcourse.server import ClientFailure, ProcessClients, Server
     marks, pids, signals = {}, [], {"sigkill": signal.SIGKILL, "sigstop": signal.SIGSTOP}

@@ -1,3 +1,4 @@
+import threading
 from itertools import islice
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 from fault_helpers import pid_exists
 
 import flcourse as fl
-from flcourse.distributed import DataParallelSGD, ring_allreduce, traffic_per_step
+from flcourse.distributed import DataParallelSGD, ring_allreduce, ring_allreduce_in_place, traffic_per_step
 
 N_STEPS, LR, BATCH = 50, 0.3, 48
 
@@ -105,6 +106,22 @@ def test_ring_allreduce_equals_the_plain_sum(n_peers, size, rng):
     for result in results:
         np.testing.assert_allclose(result, arrays.sum(axis=0), rtol=1e-13, atol=1e-13)
     assert sent.sum() == 2 * (n_peers - 1) * size * 8
+
+
+@pytest.mark.parametrize("n_peers", [1, 2, 3, 5])
+@pytest.mark.parametrize("size", [1, 4, 65])
+def test_the_in_place_ring_of_the_workers_gives_what_ring_allreduce_gives_bit_for_bit(n_peers, size, rng):
+    arrays = rng.normal(size=(n_peers, size))
+    rows, barrier = arrays.copy(), threading.Barrier(n_peers)
+    peers = [threading.Thread(target=ring_allreduce_in_place, args=(rows, k, barrier, 10.0))
+             for k in range(n_peers)]
+
+    for peer in peers:
+        peer.start()
+    for peer in peers:
+        peer.join()
+
+    np.testing.assert_array_equal(rows, np.stack(ring_allreduce(arrays)[0]))
 
 
 def test_ring_sends_2_k_minus_1_over_k_of_the_vector_per_peer_and_the_server_k_vectors():

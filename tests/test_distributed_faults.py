@@ -12,8 +12,8 @@ import pytest
 from fault_helpers import SENTINEL, FaultyModel, pid_exists
 
 import flcourse as fl
-from flcourse.distributed import SHM_PREFIX, WorkerError
-from flcourse.distributed import DataParallelSGD
+from flcourse.distributed import DataParallelSGD, WorkerError
+from flcourse.runtime import SHM_PREFIX
 
 
 def our_segments():

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from flcourse.runtime import HEADER, WireError, decode, encode
+from flcourse.runtime import HEADER, WireError, decode, encode, encoded_size
 
 
 def round_trip(message):
@@ -85,3 +85,18 @@ def test_an_array_description_cannot_ask_for_objects_or_negative_shapes():
         body = len(header).to_bytes(4, "little") + header + bytes(8)
         with pytest.raises(WireError):
             decode(body)
+
+
+@pytest.mark.parametrize("message", [
+    None, "fit", {"lr": 0.1, "seed": 2**63 - 1}, [math.inf, math.nan],
+    ("fit", np.arange(6.0).reshape(2, 3), {"extras": [np.zeros(0), np.array([1, 2], dtype=np.int8)]}),
+    np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+])
+def test_encoded_size_is_the_length_of_the_frame(message):
+    assert encoded_size(message) == len(encode(message))
+
+
+def test_encoded_size_refuses_what_encode_refuses():
+    with pytest.raises(WireError, match="cannot send"):
+        encoded_size({"f": print})
+

@@ -6,23 +6,23 @@ A back end is a context manager with two methods:
     reduce_gradients(params, batch)          -> (sum of the workers' gradient sums, seconds of
                                                 the slowest worker's computation)
 
-so :class:`~flcourse.distributed.DataParallelSGD` runs the same loop on each. See notebook 04.
+so :class:`~flcourse.distributed.DataParallelSGD` runs the same loop on each. The processes,
+their deadlines, shared memory and the Dask cluster come from :mod:`flcourse.runtime`; this
+module adds what a worker does. See notebook 04.
 """
 from __future__ import annotations
 
-import os
-import secrets
 import time
-from dataclasses import dataclass
-from multiprocessing import shared_memory
 
 import numpy as np
 
 from .._validation import check_choice
-from .data_parallel import Shard, ring_allreduce
-from ..runtime.pool import STARTUP_TIMEOUT, ProcessPool, get_context, serve
+from ..runtime import (STARTUP_TIMEOUT, ProcessPool, SharedBlock, SharedLayout, attach,
+                       connect_dask, get_context, serve)
+from .collectives import ring_allreduce, ring_allreduce_in_place
+from .shards import Shard
 
-SHM_PREFIX = "flcourse_"
+BACKEND_NAMES = {"in-process", "processes", "dask"}
 
 
 class WorkerError(RuntimeError):
@@ -34,10 +34,10 @@ class InProcessBackend:
 
     name = "in-process"
 
-    def start(self, model, shards, aggregation):
+    def start(self, model, shards: list[Shard], aggregation: str) -> None:
         self.model, self.shards, self.aggregation = model, shards, aggregation
 
-    def reduce_gradients(self, params, batch):
+    def reduce_gradients(self, params: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, float]:
         sums, seconds = [], []
         for shard in self.shards:
             started = time.perf_counter()
@@ -52,6 +52,9 @@ class InProcessBackend:
 
     def __exit__(self, *exc):
         return False
+
+    def __repr__(self) -> str:
+        return "InProcessBackend()"
 
 
 class ProcessBackend:
@@ -68,28 +71,33 @@ class ProcessBackend:
     def __init__(self, *, start_method: str | None = None, timeout: float = 60.0):
         self.start_method = start_method
         self.timeout = timeout
-        self._pool = self._memory = self._barrier = None
+        self._pool = self._block = self._barrier = None
 
     @property
     def processes(self) -> list:
         """The worker processes while the back end runs (empty once closed)."""
         return [] if self._pool is None else self._pool.processes
 
-    def start(self, model, shards, aggregation):
+    @property
+    def memory_name(self) -> str | None:
+        """The name of the shared-memory segment while the back end runs (None once closed)."""
+        return None if self._block is None else self._block.name
+
+    def start(self, model, shards: list[Shard], aggregation: str) -> None:
         context = get_context(self.start_method, "ProcessBackend")
-        layout = SharedLayout.for_shards(shards, model.n_params)
-        self._memory = shared_memory.SharedMemory(create=True, size=layout.n_bytes,
-                                                  name=SHM_PREFIX + secrets.token_hex(6))
-        layout.write_shards(self._memory, shards)
-        self._params, self._grads = layout.params(self._memory), layout.grads(self._memory)
+        self._block = SharedBlock(shard_layout(shards, model.n_params))
+        for k, shard in enumerate(shards):
+            self._block.write(**{f"X{k}": shard.X, f"y{k}": shard.y, f"indices{k}": shard.indices})
+        self._params, self._grads = self._block.view("params"), self._block.view("grads")
         self._ring = aggregation == "ring"
         self._barrier = context.Barrier(len(shards)) if self._ring else None
-        args = [(model, layout, self._memory.name, self._barrier, self.timeout)] * len(shards)
-        self._pool = ProcessPool(worker_main, args, start_method=context.get_start_method(),  # small
-                                 owner="ProcessBackend")  # arguments: the data is in shared memory
+        args = [(model, self._block.layout, self._block.name, shards[0].n_samples, self._barrier,
+                 self.timeout)] * len(shards)  # small arguments: the data is in shared memory
+        self._pool = ProcessPool(worker_main, args, start_method=context.get_start_method(),
+                                 owner="ProcessBackend")
         self._replies(max(self.timeout, STARTUP_TIMEOUT))
 
-    def reduce_gradients(self, params, batch):
+    def reduce_gradients(self, params: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, float]:
         self._params[:] = params
         seconds = self._replies(self.timeout, {w: batch for w in range(len(self.processes))})
         total = self._grads[0].copy() if self._ring else self._grads.sum(axis=0)
@@ -108,19 +116,15 @@ class ProcessBackend:
                               + "\nAll workers were stopped.")
         return [outcomes[w][1] for w in sorted(outcomes)]
 
-    def close(self):
+    def close(self) -> None:
         """Stop every worker process and free the shared memory; safe to call twice."""
         if self._pool is not None:
             self._pool.close()
         self._pool = self._barrier = None
-        if self._memory is not None:
-            self._params = self._grads = None
-            self._memory.unlink()  # first: the segment must go even if a view outlives us
-            try:
-                self._memory.close()
-            except BufferError:  # a view still exported (e.g. held by a traceback)
-                pass
-            self._memory = None
+        if self._block is not None:
+            self._params = self._grads = None  # drop our views before the segment goes
+            self._block.close()
+            self._block = None
 
     def __enter__(self):
         return self
@@ -129,11 +133,26 @@ class ProcessBackend:
         self.close()
         return False
 
+    def __repr__(self) -> str:
+        return f"ProcessBackend(start_method={self.start_method!r}, timeout={self.timeout!r})"
 
-def worker_main(worker, connection, model, layout, memory_name, barrier, timeout):
+
+def shard_layout(shards: list[Shard], n_params: int) -> SharedLayout:
+    """The shared-memory layout of a :class:`ProcessBackend`: the parameters (d), the workers'
+    gradient sums (K x d), then each shard's X, y and global indices (``X0``, ``y0``,
+    ``indices0``, ``X1``, ...)."""
+    arrays = {"params": (np.float64, (n_params,)), "grads": (np.float64, (len(shards), n_params))}
+    for k, shard in enumerate(shards):
+        arrays.update({f"X{k}": (np.float64, shard.X.shape), f"y{k}": (shard.y.dtype, shard.y.shape),
+                       f"indices{k}": (np.int64, shard.indices.shape)})
+    return SharedLayout.of(**arrays)
+
+
+def worker_main(worker, connection, model, layout, memory_name, n_samples, barrier, timeout):
     """What each worker process runs: receive a batch, write its gradient sum, reply."""
-    memory = _attach(memory_name)
-    params, grads, shard = layout.params(memory), layout.grads(memory), layout.shard(memory, worker)
+    memory = attach(memory_name)
+    params, grads = layout.view(memory, "params"), layout.view(memory, "grads")
+    shard = Shard(*(layout.view(memory, f"{name}{worker}") for name in ("X", "y", "indices")), n_samples)
     shard.X.sum(), shard.y.sum()  # touch every page now, so the first step is not slower
 
     def step(batch):
@@ -151,77 +170,6 @@ def worker_main(worker, connection, model, layout, memory_name, barrier, timeout
         memory.close()
 
 
-def ring_allreduce_in_place(rows, worker, barrier, timeout):
-    """Worker ``worker``'s part of ring all-reduce over the shared array ``rows`` (K x d).
-
-    Each peer only reads its left neighbour's row and writes its own; between steps all peers
-    meet at ``barrier``. The same schedule as :func:`~flcourse.distributed.ring_allreduce`.
-    """
-    n_peers = rows.shape[0]
-    chunks = np.array_split(np.arange(rows.shape[1]), n_peers)
-    left = rows[(worker - 1) % n_peers]
-    barrier.wait(timeout)
-    for step in range(n_peers - 1):  # reduce-scatter
-        chunk = chunks[(worker - 1 - step) % n_peers]
-        rows[worker, chunk] += left[chunk]
-        barrier.wait(timeout)
-    for step in range(n_peers - 1):  # all-gather
-        chunk = chunks[(worker - step) % n_peers]
-        rows[worker, chunk] = left[chunk]
-        barrier.wait(timeout)
-
-
-@dataclass(frozen=True)
-class SharedLayout:
-    """Where each array lives in the one shared-memory block of a :class:`ProcessBackend`:
-    the parameters (d), the workers' gradient sums (K x d), then every shard's X, y and global
-    indices, shard after shard."""
-
-    n_params: int
-    n_features: int
-    shard_sizes: tuple
-    y_dtype: str
-
-    @classmethod
-    def for_shards(cls, shards, n_params):
-        return cls(n_params, shards[0].X.shape[1], tuple(len(s.y) for s in shards), shards[0].y.dtype.str)
-
-    @property
-    def n_bytes(self):
-        return 8 * (self.n_params * (1 + len(self.shard_sizes)) + sum(self.shard_sizes) * (self.n_features + 2))
-
-    def params(self, memory):
-        return np.ndarray((self.n_params,), np.float64, memory.buf)
-
-    def grads(self, memory):
-        return np.ndarray((len(self.shard_sizes), self.n_params), np.float64, memory.buf, 8 * self.n_params)
-
-    def _shard_arrays(self, memory, worker):
-        n_total, before = sum(self.shard_sizes), sum(self.shard_sizes[:worker])
-        offset = 8 * self.n_params * (1 + len(self.shard_sizes))
-        size = self.shard_sizes[worker]
-        X = np.ndarray((size, self.n_features), np.float64, memory.buf, offset + 8 * before * self.n_features)
-        offset += 8 * n_total * self.n_features
-        y = np.ndarray((size,), np.dtype(self.y_dtype), memory.buf, offset + 8 * before)
-        indices = np.ndarray((size,), np.int64, memory.buf, offset + 8 * (n_total + before))
-        return X, y, indices
-
-    def write_shards(self, memory, shards):
-        for worker, shard in enumerate(shards):
-            for target, source in zip(self._shard_arrays(memory, worker), (shard.X, shard.y, shard.indices)):
-                target[...] = source
-
-    def shard(self, memory, worker):
-        return Shard(*self._shard_arrays(memory, worker), sum(self.shard_sizes))
-
-
-def _attach(name):
-    try:  # Python >= 3.13: the creating process alone tracks (and frees) the segment
-        return shared_memory.SharedMemory(name=name, track=False)
-    except TypeError:
-        return shared_memory.SharedMemory(name=name)
-
-
 class DaskBackend:
     """Workers as tasks on a Dask cluster: shards are scattered once to the cluster's worker
     processes (round robin), and each step submits one task per shard.
@@ -237,44 +185,27 @@ class DaskBackend:
         self.scheduler_address = scheduler_address
         self.n_workers = n_workers
         self.timeout = timeout
-        self._client = self._cluster = None
+        self._dask = None
 
-    def start(self, model, shards, aggregation):
+    def start(self, model, shards: list[Shard], aggregation: str) -> None:
         if aggregation != "server":
             raise ValueError(f"The 'aggregation' parameter of DataParallelSGD must be 'server' with "
                              f"backend='dask' (ring all-reduce runs in-process and with processes). "
                              f"Got {aggregation!r} instead.")
-        self._client = self._connect()  # Dask's nanny gives each worker one BLAS thread
-        dask_workers = sorted(self._client.scheduler_info()["workers"])
+        self._dask = connect_dask(self.scheduler_address, n_workers=self.n_workers,
+                                  timeout=self.timeout, owner="DataParallelSGD")
+        client = self._dask.client
+        dask_workers = sorted(client.scheduler_info()["workers"])
         self._placement = [[dask_workers[k % len(dask_workers)]] for k in range(len(shards))]
-        self._model = self._client.scatter(model, broadcast=True)
-        self._shards = [self._client.scatter(shard, workers=where)
-                        for shard, where in zip(shards, self._placement)]
+        self._model = client.scatter(model, broadcast=True)
+        self._shards = [client.scatter(shard, workers=where) for shard, where in zip(shards, self._placement)]
 
-    def _connect(self):
-        try:
-            from dask.distributed import Client, LocalCluster
-        except ImportError:
-            raise ImportError("backend='dask' needs dask.distributed: pip install 'flcourse[dask]'") from None
-        if self.scheduler_address is None:
-            import logging
-
-            self._cluster = LocalCluster(
-                n_workers=min(self.n_workers, os.cpu_count() or 1), threads_per_worker=1,
-                processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
-            return Client(self._cluster)
-        try:
-            return Client(self.scheduler_address, timeout=f"{min(self.timeout, 10.0)}s")
-        except (OSError, TimeoutError, ValueError) as error:
-            raise ValueError(f"The 'scheduler_address' parameter of DataParallelSGD must be the "
-                             f"address of a running Dask scheduler. Got {self.scheduler_address!r}, "
-                             f"which could not be reached ({type(error).__name__}: {error}).") from None
-
-    def reduce_gradients(self, params, batch):
+    def reduce_gradients(self, params: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, float]:
         from dask.distributed import wait as dask_wait
 
-        futures = [self._client.submit(_timed_gradient_sum, self._model, shard, params, batch,
-                                       workers=where, pure=False)
+        client = self._dask.client
+        futures = [client.submit(_timed_gradient_sum, self._model, shard, params, batch,
+                                 workers=where, pure=False)
                    for shard, where in zip(self._shards, self._placement)]
         try:
             dask_wait(futures, timeout=self.timeout)
@@ -284,15 +215,14 @@ class DaskBackend:
         for worker, future in enumerate(futures):
             if future.status == "error":
                 raise WorkerError(f"worker {worker} raised an exception: {future.exception()!r}")
-        results = self._client.gather(futures)
+        results = client.gather(futures)
         return np.sum([r[0] for r in results], axis=0), max(r[1] for r in results)
 
-    def close(self):
+    def close(self) -> None:
         """Close the client and, if this back end started it, the LocalCluster."""
-        for resource in (self._client, self._cluster):
-            if resource is not None:
-                resource.close()
-        self._client = self._cluster = None
+        if self._dask is not None:
+            self._dask.close()
+        self._dask = None
 
     def __enter__(self):
         return self
@@ -301,8 +231,13 @@ class DaskBackend:
         self.close()
         return False
 
+    def __repr__(self) -> str:
+        return (f"DaskBackend(scheduler_address={self.scheduler_address!r}, "
+                f"n_workers={self.n_workers!r}, timeout={self.timeout!r})")
 
-def _timed_gradient_sum(model, shard, params, batch):
+
+def _timed_gradient_sum(model, shard: Shard, params: np.ndarray, batch: np.ndarray) -> tuple[np.ndarray, float]:
+    """A Dask task: ``shard``'s gradient sum over ``batch``, and the seconds it took."""
     started = time.perf_counter()
     return shard.gradient_sum(model, params, batch)[1], time.perf_counter() - started
 
@@ -311,9 +246,27 @@ def make_backend(backend, *, start_method=None, timeout=60.0, scheduler_address=
     """Return a back end object for a name ("in-process", "processes", "dask") or pass one through."""
     if not isinstance(backend, str):
         return backend
-    check_choice(backend, "backend", "DataParallelSGD", {"in-process", "processes", "dask"})
+    check_choice(backend, "backend", "DataParallelSGD", BACKEND_NAMES)
     if backend == "in-process":
         return InProcessBackend()
     if backend == "processes":
         return ProcessBackend(start_method=start_method, timeout=timeout)
     return DaskBackend(scheduler_address=scheduler_address, n_workers=n_workers, timeout=timeout)
+
+
+def check_backend(backend, owner: str = "DataParallelSGD"):
+    """Return ``backend`` if it is a back-end name or a back-end object, else raise.
+
+    A back-end object is a context manager with ``start(model, shards, aggregation)`` and
+    ``reduce_gradients(params, batch)`` methods (see this module's docstring).
+    """
+    if isinstance(backend, str):
+        return check_choice(backend, "backend", owner, BACKEND_NAMES)
+    needed = ("start", "reduce_gradients", "__enter__", "__exit__")
+    missing = [name for name in needed if not callable(getattr(backend, name, None))]
+    if missing:
+        raise TypeError(f"The 'backend' parameter of {owner} must be one of {sorted(BACKEND_NAMES)} "
+                        f"or a back-end object (a context manager with start and reduce_gradients "
+                        f"methods). Got {backend!r} of type {type(backend).__name__}, which has no "
+                        f"{', '.join(missing)}, instead.")
+    return backend

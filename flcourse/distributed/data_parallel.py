@@ -10,83 +10,19 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from itertools import islice
 
 import numpy as np
 
 from .._validation import (check_choice, check_optional_callable, check_optional_str, check_rng,
-                          check_scalar, derived_rng)
+                           check_scalar, derived_rng)
 from ..models import Model, check_model
 from ..optim import check_eval_set, check_finite, minibatches, record
-from ..data.partition import check_index_partition
+from .backends import check_backend, make_backend
+from .collectives import traffic_per_step
+from .shards import check_worker_partition, make_shards
 
-BYTES_PER_FLOAT = 8
 MAX_TIMEOUT = 86_400.0  # seconds: a day; longer (or inf) would overflow the OS's wait calls
-BACKEND_NAMES = {"in-process", "processes", "dask"}
-
-
-@dataclass
-class Shard:
-    """What one worker holds: its rows of the training set and their global indices.
-
-    Attributes
-    ----------
-    X : ndarray of shape (n_shard, n_features)
-    y : ndarray of shape (n_shard,)
-    indices : ndarray of shape (n_shard,), the rows' positions in the full training set
-    n_samples : int, the size of the full training set
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    indices: np.ndarray
-    n_samples: int
-
-    def __post_init__(self):
-        self._local_row = np.full(self.n_samples, -1, dtype=np.int64)
-        self._local_row[self.indices] = np.arange(len(self.indices))
-
-    def gradient_sum(self, model: Model, params: np.ndarray, batch: np.ndarray) -> tuple[int, np.ndarray]:
-        """Return (m, sum of the per-sample gradients over the m rows of ``batch`` held here)."""
-        rows = self._local_row[batch]
-        rows = rows[rows >= 0]
-        if len(rows) == 0:
-            return 0, np.zeros(model.n_params)
-        return len(rows), len(rows) * model.grad_unchecked(params, self.X[rows], self.y[rows])
-
-
-def make_shards(X, y, partition) -> list[Shard]:
-    """Cut (X, y) into one :class:`Shard` per part of ``partition``."""
-    return [Shard(X[part], y[part], np.asarray(part), len(y)) for part in partition]
-
-
-def ring_allreduce(arrays) -> tuple[list[np.ndarray], np.ndarray]:
-    """Sum K equal-length vectors with ring all-reduce, as K peers with no server would.
-
-    The vector is cut into K chunks. Reduce-scatter: in K - 1 steps, peer k passes one chunk to
-    peer k + 1, which adds it to its own; afterwards peer k holds the full sum of chunk k + 1.
-    All-gather: in K - 1 more steps the finished chunks travel round the ring. Each peer sends
-    2 (K - 1) / K of the vector, whatever K is, against K vectors into a central server.
-
-    Returns
-    -------
-    results : list of K ndarrays, each the sum of ``arrays``
-    bytes_sent : ndarray of shape (K,), the bytes each peer sent
-    """
-    buffers = [np.array(array, dtype=np.float64) for array in arrays]
-    n_peers = len(buffers)
-    chunks = np.array_split(np.arange(buffers[0].size), n_peers)
-    sent = np.zeros(n_peers, dtype=np.int64)
-    for phase in ("reduce-scatter", "all-gather"):
-        for step in range(n_peers - 1):
-            outgoing = [(k, (k - step + (phase == "all-gather")) % n_peers) for k in range(n_peers)]
-            messages = [(k, chunk, buffers[k][chunks[chunk]].copy()) for k, chunk in outgoing]
-            for k, chunk, data in messages:
-                target = buffers[(k + 1) % n_peers]
-                target[chunks[chunk]] = target[chunks[chunk]] + data if phase == "reduce-scatter" else data
-                sent[k] += data.nbytes
-    return buffers, sent
 
 
 class DataParallelSGD:
@@ -108,7 +44,7 @@ class DataParallelSGD:
         themselves by ring all-reduce ("ring" runs in-process and with processes).
     start_method : {"fork", "spawn", "forkserver"} or None
         For ``backend="processes"``; None: the platform's default, but never ``fork`` from a
-        multi-threaded process (see :func:`~flcourse.processes.default_start_method`).
+        multi-threaded process (see :func:`~flcourse.runtime.default_start_method`).
     scheduler_address : str or None
         For ``backend="dask"``: a running scheduler ("tcp://host:8786"); None starts a
         LocalCluster on this machine.
@@ -233,8 +169,6 @@ class DataParallelSGD:
         check_rng(self.seed, owner)
 
     def _make_backend(self):
-        from .backends import make_backend
-
         return make_backend(self.backend, start_method=self.start_method, timeout=self.timeout,
                             scheduler_address=self.scheduler_address, n_workers=self.n_workers)
 
@@ -242,53 +176,3 @@ class DataParallelSGD:
         return (f"DataParallelSGD({self.model!r}, n_workers={self.n_workers}, lr={self.lr}, "
                 f"batch_size={self.batch_size}, backend={self.backend!r}, "
                 f"aggregation={self.aggregation!r})")
-
-
-def check_backend(backend, owner: str = "DataParallelSGD"):
-    """Return ``backend`` if it is a back-end name or a back-end object, else raise.
-
-    A back-end object is a context manager with ``start(model, shards, aggregation)`` and
-    ``reduce_gradients(params, batch)`` methods (see :mod:`flcourse.backends`).
-    """
-    if isinstance(backend, str):
-        return check_choice(backend, "backend", owner, BACKEND_NAMES)
-    needed = ("start", "reduce_gradients", "__enter__", "__exit__")
-    missing = [name for name in needed if not callable(getattr(backend, name, None))]
-    if missing:
-        raise TypeError(f"The 'backend' parameter of {owner} must be one of {sorted(BACKEND_NAMES)} "
-                        f"or a back-end object (a context manager with start and reduce_gradients "
-                        f"methods). Got {backend!r} of type {type(backend).__name__}, which has no "
-                        f"{', '.join(missing)}, instead.")
-    return backend
-
-
-def check_worker_partition(partition, n_workers: int, n_samples: int) -> list[np.ndarray]:
-    """Return ``partition`` as int64 index arrays if it gives each of ``n_workers`` workers a
-    non-empty shard and each of the ``n_samples`` rows to exactly one worker, else raise."""
-    owner = "DataParallelSGD.fit"
-    parts = check_index_partition(partition, n_samples, owner, cover=False)
-    if len(parts) != n_workers:
-        raise ValueError(f"The 'partition' parameter of {owner} must hold one index array per "
-                         f"worker ({n_workers}). Got {len(parts)} arrays instead.")
-    for worker, part in enumerate(parts):
-        if len(part) == 0:
-            raise ValueError(f"The 'partition' parameter of {owner} must give every worker at "
-                             f"least one sample. Got 0 samples for worker {worker} instead.")
-    return check_index_partition(parts, n_samples, owner)
-
-
-def traffic_per_step(n_params: int, n_workers: int, aggregation: str) -> dict:
-    """Bytes each node sends in one synchronous step.
-
-    With a parameter server, every worker sends its gradient (d floats) and the server sends
-    the parameters to every worker (K d floats). With ring all-reduce, every worker sends
-    2 (K - 1) / K d floats and there is no server.
-    """
-    vector = n_params * BYTES_PER_FLOAT
-    if aggregation == "server":
-        workers = np.full(n_workers, vector)
-        server = n_workers * vector
-    else:
-        _, workers = ring_allreduce(np.zeros((n_workers, n_params)))
-        server = 0
-    return {"server": int(server), "workers": workers.astype(int), "total": int(server + workers.sum())}
