@@ -7,8 +7,8 @@ from .data import Dataset, load_breast_cancer, load_digits, make_fedprox_synthet
 from .models import (MLP, LinearRegression, LogisticRegression, Model, SoftmaxRegression,
                      check_gradient, one_hot, sigmoid, softmax)
 from .optim import gradient_descent, minibatches, sgd
-from .data.partition import (PartitionStats, check_partition, dirichlet_partition, iid_partition,
-                        make_partition, partition_stats, quantity_skew_partition, shard_partition)
+from .data import (PartitionStats, check_partition, dirichlet_partition, iid_partition,
+                   make_partition, partition_stats, quantity_skew_partition, shard_partition)
 
 __version__ = "0.1.0"
 

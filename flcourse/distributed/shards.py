@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.partition import check_index_partition
+from ..data import check_index_partition
 from ..models import Model
 
 

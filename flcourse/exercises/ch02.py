@@ -9,9 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..data import load_digits
-from ..data.partition import (PartitionStats, check_partition, dirichlet_partition, iid_partition,
-                              partition_stats, quantity_skew_partition, shard_partition)
+from ..data import (PartitionStats, check_partition, dirichlet_partition, iid_partition,
+                   load_digits, partition_stats, quantity_skew_partition, shard_partition)
 from ._core import call, close, report
 
 _LETTERS = ("A", "B", "C", "D")
