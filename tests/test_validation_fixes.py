@@ -16,6 +16,7 @@ from flcourse import _validation
 from flcourse.data import partition as partition_module
 from flcourse.distributed import InProcessBackend
 from flcourse.distributed import DataParallelSGD
+from flcourse.federated import NumpyClient, make_clients
 
 INF, NAN = float("inf"), float("nan")
 RNG = np.random.default_rng(0)
@@ -627,3 +628,18 @@ def test_probed_bad_input_gets_a_clear_error(call, error, message):
 ])
 def test_probed_valid_input_still_works(call, check):
     assert check(call())
+
+
+# 12. Errors name the function the caller called, never "<Model>.<function>"
+@pytest.mark.parametrize("call, owner", [
+    (lambda X, y: fl.sgd(SOFTMAX, ZEROS, X, y, lr=0.1, batch_size=2), "sgd"),
+    (lambda X, y: fl.gradient_descent(SOFTMAX, ZEROS, X, y, lr=0.1, n_steps=1), "gradient_descent"),
+    (lambda X, y: fl.check_gradient(SOFTMAX, ZEROS, X, y), "check_gradient"),
+    (lambda X, y: NumpyClient(SOFTMAX, X, y), "NumpyClient"),
+    (lambda X, y: make_clients(SOFTMAX, X, y, [np.arange(2)]), "make_clients"),
+    (lambda X, y: DataParallelSGD(SOFTMAX, n_workers=1, batch_size=2).fit(X, y, n_steps=1), "DataParallelSGD.fit"),
+    (lambda X, y: SOFTMAX.loss(ZEROS, X, y), "SoftmaxRegression.loss"),
+])
+def test_a_bad_X_names_the_function_called(call, owner):
+    with pytest.raises(ValueError, match=rf"^The 'X' parameter of {re.escape(owner)} must have"):
+        call(np.zeros((6, X.shape[1] + 1)), Y[:6])
