@@ -38,6 +38,13 @@ def sample_clients(n_clients: int, fraction: float, rng: np.random.Generator) ->
     return np.sort(rng.choice(n_clients, size=n_selected, replace=False))
 
 
+def local_training_config(strategy, server_round: int, rng: np.random.Generator) -> dict:
+    """The local-training instructions of a round, from ``strategy``'s ``local_epochs``,
+    ``batch_size`` and ``lr``; the round's seed is drawn from ``rng`` (first, before the sample)."""
+    return {"server_round": server_round, "local_epochs": strategy.local_epochs,
+            "batch_size": strategy.batch_size, "lr": strategy.lr, "seed": int(rng.integers(2**63))}
+
+
 class Strategy:
     """Base class: identity, state and checks; subclasses implement the two round steps."""
 

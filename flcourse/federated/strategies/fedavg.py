@@ -5,7 +5,7 @@ import numpy as np
 
 from ..._validation import Interval
 from ..aggregators import weighted_average
-from .base import Strategy, sample_clients
+from .base import Strategy, local_training_config, sample_clients
 
 
 class FedAvg(Strategy):
@@ -46,14 +46,9 @@ class FedAvg(Strategy):
         self.lr = lr
         self.stragglers = stragglers
 
-    def round_config(self, server_round: int, rng: np.random.Generator) -> dict:
-        """The instructions every selected client receives (its seed drawn first)."""
-        return {"server_round": server_round, "local_epochs": self.local_epochs,
-                "batch_size": self.batch_size, "lr": self.lr, "seed": int(rng.integers(2**63))}
-
     def configure_fit(self, server_round, params, cids, rng) -> dict:
         """{cid: config} for the selected clients that will finish in time."""
-        config = self.round_config(server_round, rng)
+        config = local_training_config(self, server_round, rng)
         selected = [cids[k] for k in sample_clients(len(cids), self.fraction_fit, rng)]
         on_time, _ = split_stragglers(selected, self.stragglers, rng)
         return {cid: config for cid in on_time}

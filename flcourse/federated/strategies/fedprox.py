@@ -11,7 +11,7 @@ them. With mu = 0 and no stragglers, FedProx is FedAvg, bit for bit. See noteboo
 from __future__ import annotations
 
 from ..._validation import Interval
-from .base import sample_clients
+from .base import local_training_config, sample_clients
 from .fedavg import FedAvg, split_stragglers
 
 
@@ -42,7 +42,7 @@ class FedProx(FedAvg):
 
     def configure_fit(self, server_round, params, cids, rng) -> dict:
         """{cid: config} for every selected client; stragglers get fewer epochs."""
-        config = {**self.round_config(server_round, rng), "mu": self.mu}
+        config = {**local_training_config(self, server_round, rng), "mu": self.mu}
         selected = [cids[k] for k in sample_clients(len(cids), self.fraction_fit, rng)]
         on_time, stragglers = split_stragglers(selected, self.stragglers, rng)
         instructions = {cid: config for cid in on_time}

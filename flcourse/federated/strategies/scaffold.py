@@ -17,7 +17,8 @@ import numpy as np
 
 from ..._validation import Interval
 from ..client import CONTROL
-from .base import Strategy, sample_clients
+from .base import Strategy, local_training_config, sample_clients
+from .fedavg import FedAvg
 
 
 class Scaffold(Strategy):
@@ -35,13 +36,9 @@ class Scaffold(Strategy):
     """
 
     required_extras = ("control_delta",)  # the grid refuses an update without it
-    parameter_constraints = {
-        "fraction_fit": Interval(float, 0, 1, closed="right"),
-        "local_epochs": Interval(int, 1, None, closed="left"),
-        "batch_size": Interval(int, 1, None, closed="left", none_ok=True, inf_ok=True),
-        "lr": Interval(float, 0, None),
-        "server_lr": Interval(float, 0, None),
-    }
+    parameter_constraints = {**{key: FedAvg.parameter_constraints[key]
+                                for key in ("fraction_fit", "local_epochs", "batch_size", "lr")},
+                             "server_lr": Interval(float, 0, None)}
 
     def __init__(self, *, fraction_fit: float = 1.0, local_epochs: int = 1, batch_size=None,
                  lr: float = 0.1, server_lr: float = 1.0):
@@ -57,9 +54,8 @@ class Scaffold(Strategy):
     def configure_fit(self, server_round, params, cids, rng) -> dict:
         """{cid: config} with the server's c; clients answer with their change and Δc_i."""
         self.n_clients_ = len(cids)
-        config = {"server_round": server_round, "local_epochs": self.local_epochs,
-                  "batch_size": self.batch_size, "lr": self.lr, "seed": int(rng.integers(2**63)),
-                  CONTROL: self.state_[CONTROL], "update": "delta"}
+        config = {**local_training_config(self, server_round, rng), CONTROL: self.state_[CONTROL],
+                  "update": "delta"}
         return {cids[k]: config for k in sample_clients(len(cids), self.fraction_fit, rng)}
 
     def aggregate_fit(self, server_round, params, results, failures):
