@@ -106,7 +106,7 @@ def run_workers(fault, start_method, mode, clock):
 def run_clients(fault, start_method, mode, clock):
     """A Server over 2 ProcessClients training a 600 KB MLP on 100 digits each."""
     from flcourse.federated import FedAvg, make_clients
-    from flcourse.server import ProcessClients, Server
+    from flcourse.federated.server import ProcessClients, Server
 
     digits = fl.load_digits(seed=0)
     model = fl.MLP(n_features=64, n_hidden=1000, n_classes=10)
@@ -131,7 +131,7 @@ def time_the_report(clock):
     runs: the parent's report, before the clean-up on the way to the caller (which gives the
     healthy peers up to 1 s to stop)."""
     from flcourse.distributed import WorkerError
-    from flcourse.runners import ClientFailure
+    from flcourse.federated.runners import ClientFailure
 
     for error in (WorkerError, ClientFailure):
         def timed(self, *args, _init=error.__init__):

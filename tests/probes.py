@@ -125,7 +125,7 @@ def mutate_then_fail(params, p, n, m):   # changes the server's own array in pla
 def api_probes():
     from flcourse.distributed import DataParallelSGD
     from flcourse.federated import FedAvg, NumpyClient, make_clients, sample_clients
-    from flcourse.server import ClientFailure, Server
+    from flcourse.federated.server import ClientFailure, Server
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
     SM, LIN, LOG = fl.SoftmaxRegression(n_features=3, n_classes=2), fl.LinearRegression(n_features=3), fl.LogisticRegression(n_features=3)
@@ -431,7 +431,7 @@ F = "file"   # the expectation: a ValueError (CheckpointError) naming the file, 
 def checkpoint_probes():
     """(label, damage(state path, history path) or None, changes to the resuming server, n_rounds, what the error must name)."""
     from flcourse.federated import FedAvg, FedSGD, make_clients
-    from flcourse.server import Server
+    from flcourse.federated.server import Server
     rng = np.random.default_rng(1)
     X, Y, SM = rng.normal(size=(48, 3)), rng.integers(0, 2, 48), fl.SoftmaxRegression(n_features=3, n_classes=2)
     clients = lambda seed=0: make_clients(SM, X, Y, fl.iid_partition(48, 4, seed=seed))
@@ -523,7 +523,7 @@ def fault_child(kind, fault, method):
     from fault_helpers import SENTINEL, FaultyClient, FaultyModel   # the tree under test's helpers
     from flcourse.distributed import DataParallelSGD, ProcessBackend, WorkerError
     from flcourse.federated import FedAvg, make_clients
-    from flcourse.server import ClientFailure, ProcessClients, Server
+    from flcourse.federated.server import ClientFailure, ProcessClients, Server
     marks, pids, signals = {}, [], {"sigkill": signal.SIGKILL, "sigstop": signal.SIGSTOP}
     for error in (WorkerError, ClientFailure):   # when the parent first reports the failure
         def timed(self, *args, _init=error.__init__):

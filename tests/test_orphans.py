@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 REPORTER = """
 import json, multiprocessing, multiprocessing.resource_tracker as tracker, sys
 import multiprocessing.forkserver as forkserver
-import flcourse.runners as runners
+import flcourse.federated.runners as runners
 
 def report(self):
     started = enter(self)

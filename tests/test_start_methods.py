@@ -70,7 +70,7 @@ FORK_FORBIDDEN = """
     import flcourse as fl
     from flcourse.distributed import DataParallelSGD
     from flcourse.federated import FedAvg, make_clients
-    from flcourse.server import ProcessClients, Server
+    from flcourse.federated.server import ProcessClients, Server
 
     def no_fork():
         raise AssertionError("os.fork() called in a multi-threaded parent")
