@@ -53,17 +53,17 @@ class Model:
 
     def loss(self, params, X, y) -> float:
         """Return the empirical risk J(params) on (X, y), penalty included."""
-        params, X, y = self.check_inputs(params, X, y, "loss")
+        params, X, y = self.check_inputs(params, X, y, f"{type(self).__name__}.loss")
         return self.loss_grad(params, X, y, need_grad=False)[0]
 
     def grad(self, params, X, y) -> np.ndarray:
         """Return the gradient of J at ``params``, a vector of shape (n_params,)."""
-        params, X, y = self.check_inputs(params, X, y, "grad")
+        params, X, y = self.check_inputs(params, X, y, f"{type(self).__name__}.grad")
         return self.loss_grad(params, X, y)[1]
 
     def loss_and_grad(self, params, X, y) -> tuple[float, np.ndarray]:
         """Return ``(loss, grad)`` in one pass over the data."""
-        params, X, y = self.check_inputs(params, X, y, "loss_and_grad")
+        params, X, y = self.check_inputs(params, X, y, f"{type(self).__name__}.loss_and_grad")
         return self.loss_grad(params, X, y)
 
     def predict(self, params, X) -> np.ndarray:
@@ -75,16 +75,19 @@ class Model:
     def score(self, params, X, y) -> float:
         """Return accuracy for a classifier, the coefficient of determination R^2 for regression
         (nan when every target is the same, e.g. a single sample: R^2 is then undefined)."""
-        params, X, y = self.check_inputs(params, X, y, "score")
+        params, X, y = self.check_inputs(params, X, y, f"{type(self).__name__}.score")
         y_hat = self.predict_unchecked(params, X)
         if self.n_classes is not None:
             return float(np.mean(y_hat == y))
         spread = np.sum((y - y.mean()) ** 2)
         return float(1.0 - np.sum((y - y_hat) ** 2) / spread) if spread > 0 else float("nan")
 
-    def check_inputs(self, params, X, y, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Validate and convert ``(params, X, y)``; raise a clear error on bad input."""
-        owner = f"{type(self).__name__}.{method}"
+    def check_inputs(self, params, X, y, owner: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Validate and convert ``(params, X, y)``; raise a clear error on bad input.
+
+        ``owner`` is what the caller called, named in the error: "sgd", "NumpyClient",
+        "SoftmaxRegression.loss" (the model's own methods name themselves so).
+        """
         X = check_X(X, owner, self.n_features)
         y = check_y(y, owner, X.shape[0], self.n_classes)
         return check_params(params, self.n_params, owner), X, y
