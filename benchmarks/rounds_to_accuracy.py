@@ -27,8 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import flcourse as fl
-from flcourse.federated import FedAvg, FedSGD, make_clients
-from flcourse.server import Server
+from flcourse.federated import FedAvg, FedSGD, Server, make_clients
 
 RESULTS = Path(__file__).resolve().parent / "results"
 N_CLIENTS, FRACTION = 100, 0.1

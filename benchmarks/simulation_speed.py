@@ -62,7 +62,7 @@ def load_workload(n_clients, seed):
 def run_ours(n_clients, n_rounds, server_seed=WORKLOAD["seed"]):
     import flcourse as fl
     from flcourse.federated import FedAvg, make_clients
-    from flcourse.server import Server
+    from flcourse.federated import Server
 
     X, y, X_test, y_test, partition = load_workload(n_clients, WORKLOAD["seed"])
     model = fl.SoftmaxRegression(n_features=X.shape[1], n_classes=10)
