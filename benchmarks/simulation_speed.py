@@ -163,7 +163,7 @@ def run_flower(n_clients, n_rounds):
     """The same clients and strategy settings on Flower's simulation engine (Ray back end)."""
     import logging
 
-    from flwr.client import ClientApp, NumPyClient
+    from flwr.client import ClientApp
     from flwr.common import ndarrays_to_parameters
     from flwr.server import ServerApp, ServerAppComponents, ServerConfig
     from flwr.server.strategy import FedAvg as FlowerFedAvg
@@ -171,21 +171,14 @@ def run_flower(n_clients, n_rounds):
 
     import flcourse as fl
     from flcourse.federated import make_clients
+    from flcourse.integrations.flower import to_flower
 
     X, y, X_test, y_test, partition = load_workload(n_clients, WORKLOAD["seed"])
     model = fl.SoftmaxRegression(n_features=X.shape[1], n_classes=10)
     clients = make_clients(model, X, y, partition)
 
-    class FlowerAdapter(NumPyClient):  # Flower passes a list of arrays; ours is one flat vector
-        def __init__(self, client):
-            self.client = client
-
-        def fit(self, parameters, config):  # Flower >= 1.4x passes a ConfigRecord: a mapping
-            params, n_examples, metrics = self.client.fit(parameters[0], dict(config))
-            return [params], n_examples, metrics
-
-    def client_fn(context):
-        return FlowerAdapter(clients[int(context.node_config["partition-id"])]).to_client()
+    def client_fn(context):  # our client, unchanged, through the package's adapter
+        return to_flower(clients[int(context.node_config["partition-id"])]).to_client()
 
     accuracy, round_started, round_seconds = [], [time.perf_counter()], []
 
