@@ -1,18 +1,8 @@
 """benchmarks/rounds_to_accuracy.py widens a learning-rate grid until its best rate is inside."""
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("matplotlib")
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rounds_to_accuracy.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("rounds_to_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_helpers import load_benchmark
 
 
 def curve_reaching_at(round_):
@@ -26,7 +16,7 @@ def curve_reaching_at(round_):
     ({1: 4, 2: 3, 4: 5}, 2, []),                               # already inside: nothing more run
 ])
 def test_the_best_rate_ends_inside_its_grid(rounds_at, expected_lr, expected_runs):
-    benchmark = load_benchmark()
+    benchmark = load_benchmark("rounds_to_accuracy")
     curves = {lr: [curve_reaching_at(rounds_at[lr])] for lr in (1, 2, 4)}
     ran = []
 
@@ -41,7 +31,7 @@ def test_the_best_rate_ends_inside_its_grid(rounds_at, expected_lr, expected_run
 
 
 def test_a_grid_that_never_reaches_the_target_stops_widening():
-    benchmark = load_benchmark()
+    benchmark = load_benchmark("rounds_to_accuracy")
     curves = {lr: [curve_reaching_at(None)] for lr in (1, 2, 4)}
 
     lr, _ = benchmark.widened_choice(curves, lambda lr: [curve_reaching_at(None)], target=1.0,

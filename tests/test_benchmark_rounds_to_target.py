@@ -1,24 +1,14 @@
 """benchmarks/rounds_to_accuracy.py --dataset mnist1d: runs that stop early still choose the rate
 an exhaustive sweep would, and the data split gives every client the same number of samples."""
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "rounds_to_accuracy.py"
-
-
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("rounds_to_accuracy", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_helpers import load_benchmark
 
 
 def test_the_resplit_holds_every_sample_once_with_equal_classes():
-    benchmark = load_benchmark()
+    benchmark = load_benchmark("rounds_to_accuracy")
     import flcourse as fl
 
     rng = np.random.default_rng(0)
@@ -35,7 +25,7 @@ def test_the_resplit_holds_every_sample_once_with_equal_classes():
 
 
 def test_the_leader_cap_is_the_median_rounds_of_the_best_rate():
-    benchmark = load_benchmark()
+    benchmark = load_benchmark("rounds_to_accuracy")
     reach = lambda r: [0.0] * r + [1.0]  # a curve reaching the target at round r
 
     curves = {0.1: [reach(9), reach(8), reach(9)], 0.2: [reach(3), reach(7), reach(4)]}
@@ -49,7 +39,7 @@ def test_the_leader_cap_is_the_median_rounds_of_the_best_rate():
     {1: [30, 32, 31], 2: [20, 25, 22], 4: [14, 16, 13], 8: [9, 30, 10], 16: [40, 50, 45]},  # widened up
 ])
 def test_capped_runs_choose_what_the_full_runs_choose(monkeypatch, rounds_at):
-    benchmark = load_benchmark()
+    benchmark = load_benchmark("rounds_to_accuracy")
     budget, calls = 100, []
 
     def fake_run(setting, lr, spec, seed, data, target, limit):
@@ -72,7 +62,7 @@ def test_capped_runs_choose_what_the_full_runs_choose(monkeypatch, rounds_at):
 
 
 def test_the_paper_table_marks_a_setting_that_never_reached_the_target(monkeypatch):
-    benchmark = load_benchmark()
+    benchmark = load_benchmark("rounds_to_accuracy")
     benchmark.MODEL["dataset"] = "mnist1d"
     settings = {"FedSGD": None, "FedAvg E=5 B=10": (5, 10)}
     monkeypatch.setitem(benchmark.MNIST1D, "settings", settings)

@@ -1,22 +1,18 @@
 """benchmarks/simulation_speed.py: the on-demand federation's data, run and summary line."""
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmark_helpers import BENCHMARKS, load_benchmark
+
 pytest.importorskip("matplotlib")
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture
 def benchmark(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))  # it imports numpy_floor beside it
-    spec = importlib.util.spec_from_file_location("simulation_speed", BENCHMARKS / "simulation_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("simulation_speed")
 
 
 def test_the_teacher_data_is_seeded_and_labelled_in_chunks_alike(benchmark):

@@ -70,8 +70,7 @@ class RoundGrid:
         With ``count=False`` (evaluation) the bytes are not added to the round's."""
         if count:
             self.contacted.update(requests)
-            for args in requests.values():
-                self._count_sent((method, *args))
+            self._count_sent(method, requests)
         outcomes = self.runner.send(method, requests, self.timeout)
         results = {}
         for cid in sorted(outcomes):
@@ -96,9 +95,17 @@ class RoundGrid:
             self.bytes_received += array_bytes(wire)
         return result
 
-    def _count_sent(self, message) -> None:
-        self.bytes_sent += array_bytes(message)
-        self.wire_bytes_sent += message_bytes(message)
+    def _count_sent(self, method: str, requests: dict) -> None:
+        """Add the requests' sizes; a message that goes to many clients (one params, one config)
+        is sized once."""
+        sizes = {}
+        for args in requests.values():
+            key = tuple(map(id, args))  # the objects live through this call: ids stay unique
+            if key not in sizes:
+                message = (method, *args)
+                sizes[key] = (array_bytes(message), message_bytes(message))
+            self.bytes_sent += sizes[key][0]
+            self.wire_bytes_sent += sizes[key][1]
 
     def fail_or_drop(self, cid, error) -> None:
         """Apply the policy to client ``cid``'s failure ``error``."""
