@@ -93,11 +93,13 @@ def strategy_classes() -> dict:
 
 
 def constructor_parameters(cls) -> dict:
-    """{name: default} of ``cls``'s keyword constructor parameters."""
+    """{name: default} of ``cls``'s keyword constructor parameters that a command line can set
+    (numbers and strings; not those it lists in ``cli_exclude``, such as a systems model)."""
     import inspect
 
+    excluded = set(getattr(cls, "cli_exclude", ()))
     return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
-            if name != "self" and p.kind is p.KEYWORD_ONLY}
+            if name != "self" and p.kind is p.KEYWORD_ONLY and name not in excluded}
 
 
 def add_strategy_options(parser) -> None:
@@ -106,13 +108,15 @@ def add_strategy_options(parser) -> None:
     for name, cls in strategy_classes().items():
         for param, default in constructor_parameters(cls).items():
             takers.setdefault(param, []).append(name)
-            defaults.setdefault(param, default)
+            defaults.setdefault(param, {})[name] = CLI_DEFAULTS.get(param, default)
     for param, names in takers.items():
-        default = defaults[param]
+        values = defaults[param]
+        default = next((value for value in values.values() if value is not None), None)
         kind = batch_size if param == "batch_size" else type(default) if default is not None else float
+        shown = repr(default) if len(set(map(repr, values.values()))) == 1 else \
+            ", ".join(f"{value!r} for {name}" for name, value in values.items())
         parser.add_argument(OPTION_NAMES.get(param, "--" + param.replace("_", "-")), dest=param, type=kind,
-                            default=None, help=f"{param} of {', '.join(names)} "
-                                               f"(default {CLI_DEFAULTS.get(param, default)!r})")
+                            default=None, help=f"{param} of {', '.join(names)} (default {shown})")
 
 
 def make_strategy(args):

@@ -9,6 +9,9 @@ from flcourse.federated import (CheckpointError, FedAvg, FedAvgM, FedProx, FedSG
                                 Scaffold, Server, available_strategies, make_clients)
 from flcourse.federated.checkpoint import load_checkpoint, unflatten_state
 from flcourse.federated.identity import run_identity
+from flcourse.federated.simtime import SimulatedSystems
+from flcourse.federated.strategies.fedbuff import FedBuff
+from flcourse.federated.strategies.timed import TimedFedAvg, TimedFedProx
 
 from stage_helpers import LabelBalancedFedAvg
 
@@ -20,11 +23,20 @@ STRATEGIES = {
     "fedprox": lambda **k: FedProx(mu=k.pop("mu", 0.5), fraction_fit=0.5, local_epochs=3, batch_size=8, lr=0.1,
                                    stragglers=0.5, **k),
     "scaffold": lambda **k: Scaffold(fraction_fit=0.5, local_epochs=2, batch_size=8, lr=0.1, **k),
+    "timedfedavg": lambda **k: TimedFedAvg(systems=SimulatedSystems(dropout=0.2, availability=0.8, seed=3),
+                                           deadline=k.pop("deadline", 2.0), fraction_fit=0.5, local_epochs=2,
+                                           batch_size=8, lr=0.1, **k),
+    "timedfedprox": lambda **k: TimedFedProx(systems=SimulatedSystems(speed_median=20.0, seed=3), mu=k.pop("mu", 0.1),
+                                             deadline=2.0, fraction_fit=0.5, local_epochs=3, batch_size=8, lr=0.1,
+                                             **k),
+    "fedbuff": lambda **k: FedBuff(systems=SimulatedSystems(dropout=0.2, seed=3), concurrency=4,
+                                   buffer_size=k.pop("buffer_size", 2), local_epochs=2, batch_size=8, lr=0.1, **k),
     "labelbalancedfedavg": lambda **k: LabelBalancedFedAvg(n_classes=4, fraction_fit=0.5, local_epochs=2,
                                                            batch_size=8, lr=0.1, **k),
 }
 CHANGED = {"fedavg": {"stragglers": 0.25}, "fedsgd": {}, "fedavgm": {"server_lr": 0.5}, "fedprox": {"mu": 0.25},
-           "scaffold": {"server_lr": 0.5}, "labelbalancedfedavg": {}}
+           "scaffold": {"server_lr": 0.5}, "labelbalancedfedavg": {},
+           "timedfedavg": {"deadline": 3.0}, "timedfedprox": {"mu": 0.2}, "fedbuff": {"buffer_size": 3}}
 CLIENT_TYPES = ["list", "on-demand", "processes"]
 
 
