@@ -60,7 +60,7 @@ def settle_round(arrivals, *, deadline: float | None = None, n_wanted: int | Non
         check_scalar(n_wanted, "n_wanted", "settle_round", int, low=1, closed="left")
     check_scalar(timeout, "timeout", "settle_round", low=0, allow_inf=True)
     limit = min(math.inf if deadline is None else deadline, timeout)
-    arrived = np.flatnonzero(arrivals <= limit)
+    arrived = np.flatnonzero(np.isfinite(arrivals) & (arrivals <= limit))
     if n_wanted is not None and len(arrived) >= n_wanted:
         first = np.argsort(arrivals, kind="stable")[:n_wanted]
         return np.sort(first), float(arrivals[first[-1]])

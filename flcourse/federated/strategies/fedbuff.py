@@ -112,7 +112,7 @@ class FedBuff(TimedFedAvg):
         arrivals = self.systems_.arrival_times(chosen, sizes, self.local_epochs, grid.n_params * 8,
                                                state["draws"])
         for cid, arrival in zip(chosen, arrivals):
-            arrives = bool(arrival <= self.timeout)
+            arrives = bool(np.isfinite(arrival) and arrival <= self.timeout)
             finish = state["clock"] + (float(arrival) if arrives else self.timeout)
             state["flight"].append([int(cid), state["version"], finish, int(arrives), 0])
 
