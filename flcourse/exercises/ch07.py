@@ -80,9 +80,9 @@ def exercise_1(global_means: Callable) -> bool:
     if close(answer, aggregate_means(sums, counts), rtol=1e-12, atol=1e-12):
         pooled = np.concatenate(parts)
         gap = np.abs(np.asarray(answer) - np.nanmean(pooled, axis=0)).max()
-        return report(True, f"Each client sent two vectors, and the server's means equal the pooled "
-                      f"data's column means to within {gap:.1e}: federated mean imputation is "
-                      "centralised mean imputation, without pooling.", "")
+        return report(True, f"Each client sent two vectors, and the server's means differ from the "
+                      f"pooled data's column means by at most {gap:.1e}: federated mean imputation "
+                      "is centralised mean imputation, without pooling.", "")
     with np.errstate(invalid="ignore", divide="ignore"):
         local = sums / counts
         wrong = [("the plain average of the clients' own means weighs a client that observed a "
