@@ -249,6 +249,17 @@ def test_krum_never_selects_one_of_f_far_updates(stack):
     assert not {2, 5, 8} & set(selected.tolist())
 
 
+def test_rows_whose_squares_overflow_are_still_clipped_and_never_selected(stack):
+    huge = stack.copy()
+    huge[[0, 1]] = 1e200  # finite, but their squared norms are inf
+
+    np.testing.assert_allclose(np.linalg.norm(clip_to_norm(huge, 2.0)[:2], axis=1), [2.0, 2.0], rtol=1e-12)
+    assert not {0, 1} & set(multi_krum(huge, 2, N - 2, return_selected=True)[1].tolist())
+    assert not {0, 1} & set(bulyan(huge, 2, return_selected=True)[1].tolist())
+    huge[:5] = 1e200  # beyond the budget: a score may be inf, never NaN (inf - inf)
+    assert not np.isnan(krum_scores(huge, 0)).any()
+
+
 # --- non-finite rows -------------------------------------------------------------------------
 
 BAD_ROWS = {"nan": [np.nan, 0, 0, 0], "inf": [0, np.inf, 0, 0], "-inf and nan": [-np.inf, 0, np.nan, 0]}
@@ -274,7 +285,8 @@ def test_selecting_defences_report_only_finite_rows_and_score_the_others_inf(sta
     poisoned = stack.copy()
     poisoned[[0, 4]] = np.nan
 
-    assert np.isinf(krum_scores(poisoned, 2)[[0, 4]]).all() and np.isfinite(np.delete(krum_scores(poisoned, 2), [0, 4])).all()
+    scores = krum_scores(poisoned, 2)
+    assert np.isinf(scores[[0, 4]]).all() and np.isfinite(np.delete(scores, [0, 4])).all()
     assert not {0, 4} & set(multi_krum(poisoned, 2, N, return_selected=True)[1].tolist())
     assert not {0, 4} & set(bulyan(poisoned, 2, return_selected=True)[1].tolist())
     assert clip_to_norm(poisoned, 1.0).shape == (N - 2, D)
