@@ -215,6 +215,14 @@ def test_geometric_median_weights_count_like_repeated_rows(stack):
                                plain_geometric_median(rows_of(stack), weights.tolist()), rtol=0, atol=1e-12)
 
 
+def test_the_geometric_median_keeps_its_digits_beside_far_updates(stack):
+    far = stack.copy()
+    far[:3] = 1e5  # centred on the mean, the honest rows' distances would lose ~8 digits
+
+    np.testing.assert_allclose(geometric_median(far), plain_geometric_median(rows_of(far), [1.0] * N),
+                               rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("n", [9, 10])
 def test_the_median_resists_half_minus_one_huge_updates_but_not_half(n):
     honest = np.random.default_rng(n).uniform(-1, 1, size=(n, D))

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..._validation import as_real_array, check_scalar
 from .common import finite_rows
+from .coordinate import median
 
 
 def geometric_median(updates, *, weights=None, smoothing: float = 1e-6, max_iter: int = 100,
@@ -28,7 +29,9 @@ def geometric_median(updates, *, weights=None, smoothing: float = 1e-6, max_iter
     Starts from the weighted mean and stops after ``max_iter`` steps or once a step changes the
     objective by at most ``tol`` times its value, |F(z_prev) - F(z)| <= tol F(z) (RFA's rule).
     Each z is a convex combination z = sum_i g_i x_i of the rows, so the distances come from one
-    Gram matrix of the rows (centred on the weighted mean) and a step costs O(n^2), not O(n d).
+    Gram matrix of the rows and a step costs O(n^2), not O(n d). The rows are centred on their
+    coordinate-wise median first: with far updates present, centring on the mean would leave the
+    honest rows long vectors, and ||a||^2 + ||b||^2 - 2 a.b would lose the digits of their distances.
     Non-finite rows (and their weights) are removed first.
 
     Parameters
@@ -55,15 +58,15 @@ def geometric_median(updates, *, weights=None, smoothing: float = 1e-6, max_iter
     finite, kept = finite_rows(updates, owner)
     alpha = _check_weights(weights, len(updates), kept)
     with np.errstate(over="ignore", invalid="ignore"):
-        centred = finite - alpha @ finite
+        centred = finite - median(finite)  # inside the honest rows: their distances keep their digits
         gram = centred @ centred.T
     if not np.isfinite(gram).all():
         raise ValueError(f"The 'updates' parameter of {owner} must hold rows whose squared distances "
                          f"fit in a float64 (values below about 1e150). Got values up to "
                          f"{np.abs(finite).max():g} instead.")
     coefficients, n_iter = weiszfeld(gram, alpha, smoothing, max_iter, tol)
-    median = coefficients @ finite
-    return (median, n_iter) if return_n_iter else median
+    result = coefficients @ finite
+    return (result, n_iter) if return_n_iter else result
 
 
 def weiszfeld(gram: np.ndarray, alpha: np.ndarray, smoothing: float, max_iter: int, tol: float):
