@@ -8,9 +8,10 @@ closest to their median:
     S = Krum-selected(theta),    a_j = (1/beta) sum_{i in B_j} x_ij,
     B_j: the beta rows of S whose x_ij are closest to median_{i in S} x_ij.
 
-With n >= 4f + 3, each coordinate of the result is within the range of honest values and its
-distance to an honest gradient is bounded by O(sigma / sqrt(d)) per coordinate (El Mhamdi et al.,
-Proposition 2). One distance matrix serves every Krum step. See notebook 07.
+Guarantee: with n >= 4f + 3, Bulyan is strongly Byzantine resilient (El Mhamdi et al.): each
+coordinate of the result is near the honest values' (a leeway of O(sigma / sqrt(d)) per
+coordinate for honest updates of spread sigma), which Krum alone does not ensure. One distance
+matrix serves every Krum step. See notebook 07.
 """
 from __future__ import annotations
 

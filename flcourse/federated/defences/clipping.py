@@ -87,7 +87,8 @@ def centered_clipping(updates, tau: float, *, center=None, n_iter: int = 1) -> n
         v <- v + (1/n') sum_i clip_tau(x_i - v).
 
     Guarantee: each update moves v by at most tau / n' per step, however far it is; with v near
-    the honest mean, the error is O(sqrt(f/n) sigma) for f Byzantine of n (their Theorem III).
+    the honest mean and tau of the order of the honest spread sigma, the error is of order
+    sqrt(f / n) sigma for f Byzantine of n (Karimireddy et al.'s analysis).
     The paper clips momenta around the previous aggregate; this is the momentum-free variant:
     the strategy passes the previous round's aggregate as ``center``. tau = inf gives the mean.
     Non-finite rows are removed first.

@@ -38,8 +38,8 @@ def median(updates) -> np.ndarray:
     Guarantee: its breakdown point is 1/2. With at most floor((n - 1) / 2) arbitrary rows, every
     coordinate of the result lies between the smallest and the largest honest value of that
     coordinate; floor((n - 1) / 2) + 1 rows can move it anywhere. Yin et al. bound its error
-    for a fraction alpha < 1/2 of Byzantine clients by O(alpha / sqrt(n') + 1 / sqrt(n' m))
-    (m samples per client). Non-finite rows are removed first.
+    for a fraction alpha < 1/2 of Byzantine clients with m samples each by
+    O~(alpha / sqrt(m) + 1 / sqrt(n' m) + 1 / m). Non-finite rows are removed first.
 
     Parameters
     ----------
@@ -65,7 +65,9 @@ def trimmed_mean(updates, beta: float) -> np.ndarray:
 
     Guarantee: with at most k arbitrary rows, every coordinate lies between the smallest and the
     largest honest value (the breakdown point is beta); beta = 0 is the mean and beta near 1/2
-    the median. Non-finite rows are removed first; k counts the finite rows.
+    the median. Yin et al. bound its error by O~(alpha / sqrt(m) + 1 / sqrt(n' m)) for a
+    fraction alpha <= beta of Byzantine clients with m samples each, which is order-optimal.
+    Non-finite rows are removed first; k counts the finite rows.
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ Each update is scored by how close it is to its nearest neighbours,
 
 Krum returns the update of lowest score, Multi-Krum the mean of the m lowest-scored. With f of
 the n updates Byzantine and 2f + 2 < n, an honest neighbourhood always outweighs a Byzantine
-one, and Krum is (alpha, f)-Byzantine resilient (Blanchard et al., Proposition 1). Distances
+one, and Krum is (alpha, f)-Byzantine resilient (Blanchard et al.). Distances
 come from the Gram matrix, ||a - b||^2 = ||a||^2 + ||b||^2 - 2 a.b, clipped at 0. See notebook 07.
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ def krum_low_n(f: int) -> int:
 
 def pairwise_sq_distances(updates: np.ndarray) -> np.ndarray:
     """The (n, n) matrix of ||x_i - x_j||^2, from one matrix product; its diagonal is 0."""
-    with np.errstate(over="ignore", invalid="ignore"):  # squares beyond float64: inf, then below
+    with np.errstate(over="ignore", invalid="ignore"):  # squares beyond float64 give inf, inf - inf NaN
         sq_norms = np.einsum("ij,ij->i", updates, updates)
         distances = sq_norms[:, None] + sq_norms[None, :] - 2.0 * (updates @ updates.T)
     distances[np.isnan(distances)] = np.inf  # inf - inf, between rows whose squares overflow
