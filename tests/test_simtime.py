@@ -221,6 +221,16 @@ def test_nothing_sleeps(federation, monkeypatch):
     monkeypatch.setattr(time, "sleep", no_sleep)
     model, X, y, partition = federation
     systems = SimulatedSystems(**{**SYSTEMS, "speed_median": 0.01})  # hours per round, simulated
-    server = Server(model, FedBuff(systems=systems, concurrency=4, buffer_size=2), make_clients(model, X, y, partition),
-                    seed=0).run(3)
+    server = Server(model, FedBuff(systems=systems, concurrency=4, buffer_size=2, timeout=1e6),
+                    make_clients(model, X, y, partition), seed=0).run(3)
     assert simulated_seconds(server.history_)[-1] > 3600
+
+
+def test_fedbuff_ends_a_round_in_which_every_client_times_out(federation):
+    model, X, y, partition = federation
+    systems = SimulatedSystems(**{**SYSTEMS, "speed_median": 0.01})  # nobody finishes within the timeout
+    server = Server(model, FedBuff(systems=systems, concurrency=4, buffer_size=2, timeout=60.0),
+                    make_clients(model, X, y, partition), seed=0).run(2, params=np.ones(model.n_params))
+    assert np.array_equal(server.params_, np.ones(model.n_params))
+    assert [m["n_timeouts"] for m in server.history_["strategy_metrics"][1:]] == [4, 4]
+    assert simulated_seconds(server.history_)[-1] == 120.0

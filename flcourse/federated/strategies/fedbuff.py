@@ -8,7 +8,8 @@ model of that moment. Every ``buffer_size`` = M arrivals the server steps
 
 where tau_i, the staleness, is how many server steps happened since client i received its
 model. One server step is one round of the server loop, and its ``strategy_metrics`` record the
-simulated time. A client that drops out is noticed after ``timeout`` and replaced. The
+simulated time. A client that drops out is noticed after ``timeout`` and replaced; a round in
+which ``concurrency`` clients time out ends with the updates it has (perhaps none). The
 clients in flight, their start versions and their (already computed) updates are the
 strategy's state, so a run resumes exactly. See notebook 07.
 """
@@ -71,7 +72,7 @@ class FedBuff(TimedFedAvg):
         if not state["flight"]:
             self._dispatch(cids, self.concurrency, rng, grid, [])
         buffer, n_timeouts = [], 0
-        while len(buffer) < self.buffer_size and state["flight"]:
+        while len(buffer) < self.buffer_size and state["flight"] and n_timeouts < self.concurrency:
             entry = self._pop_earliest()
             state["clock"] = entry[FINISH]
             if entry[ARRIVES]:
