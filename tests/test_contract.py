@@ -11,6 +11,9 @@ from flcourse.federated.checkpoint import load_checkpoint, unflatten_state
 from flcourse.federated.identity import run_identity
 from flcourse.federated.simtime import SimulatedSystems
 from flcourse.federated.strategies.fedbuff import FedBuff
+from flcourse.federated.strategies.robust import (CenteredClipping, FedMedian, FedTrimmedAvg, GeometricMedian,
+                                                  NormBounding, RobustFedAvg)
+from flcourse.federated.strategies.robust_krum import Bulyan, Krum
 from flcourse.federated.strategies.timed import TimedFedAvg, TimedFedProx
 
 from stage_helpers import LabelBalancedFedAvg
@@ -37,6 +40,21 @@ STRATEGIES = {
 CHANGED = {"fedavg": {"stragglers": 0.25}, "fedsgd": {}, "fedavgm": {"server_lr": 0.5}, "fedprox": {"mu": 0.25},
            "scaffold": {"server_lr": 0.5}, "labelbalancedfedavg": {},
            "timedfedavg": {"deadline": 3.0}, "timedfedprox": {"mu": 0.2}, "fedbuff": {"buffer_size": 3}}
+ROBUST = dict(local_epochs=2, batch_size=8, lr=0.1)
+STRATEGIES.update({
+    "robustfedavg": lambda **k: RobustFedAvg(fraction_fit=0.5, **ROBUST, **k),
+    "fedmedian": lambda **k: FedMedian(fraction_fit=1.0, bucket_size=k.pop("bucket_size", 2), **ROBUST, **k),
+    "fedtrimmedavg": lambda **k: FedTrimmedAvg(beta=k.pop("beta", 0.2), fraction_fit=1.0, **ROBUST, **k),
+    "krum": lambda **k: Krum(n_byzantine=1, n_selected=k.pop("n_selected", 2), fraction_fit=1.0, **ROBUST, **k),
+    "bulyan": lambda **k: Bulyan(n_byzantine=0, fraction_fit=1.0, bucket_size=2, **ROBUST, **k),
+    "geometricmedian": lambda **k: GeometricMedian(max_iter=k.pop("max_iter", 10), fraction_fit=0.5, **ROBUST, **k),
+    "centeredclipping": lambda **k: CenteredClipping(tau=k.pop("tau", 0.1), n_iter=2, fraction_fit=0.5, bucket_size=2,
+                                                     **ROBUST, **k),
+    "normbounding": lambda **k: NormBounding(bound=k.pop("bound", 0.5), fraction_fit=0.5, **ROBUST, **k),
+})
+CHANGED.update({"robustfedavg": {"server_lr": 0.5}, "fedmedian": {"bucket_size": 3}, "fedtrimmedavg": {"beta": 0.1},
+                "krum": {"n_selected": 3}, "bulyan": {"server_lr": 0.5}, "geometricmedian": {"max_iter": 5},
+                "centeredclipping": {"tau": 0.2}, "normbounding": {"bound": 1.0}})
 CLIENT_TYPES = ["list", "on-demand", "processes"]
 
 

@@ -234,3 +234,12 @@ def test_fedbuff_ends_a_round_in_which_every_client_times_out(federation):
     assert np.array_equal(server.params_, np.ones(model.n_params))
     assert [m["n_timeouts"] for m in server.history_["strategy_metrics"][1:]] == [4, 4]
     assert simulated_seconds(server.history_)[-1] == 120.0
+
+
+def test_presence_is_drawn_per_round_and_per_id():
+    systems = SimulatedSystems(availability=0.5, seed=4)
+    for server_round in (1, 2):
+        draws = np.random.default_rng([4, 3, server_round]).random(40)
+        assert systems.present(range(40), server_round, 0.0) == [c for c in range(40) if draws[c] < 0.5]
+        assert systems.present([31, 3], server_round, 0.0) == [c for c in (31, 3) if draws[c] < 0.5]
+    assert systems.present(range(40), 1, 0.0) != systems.present(range(40), 2, 0.0)

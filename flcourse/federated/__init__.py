@@ -2,16 +2,19 @@
 
 Layers, each importing only those above it in this list:
 
-- :mod:`~.aggregators` pure array functions (the weighted average, ...);
+- :mod:`~.aggregators` pure array functions (the weighted average, ...); :mod:`~.defences` robust
+  aggregation (median, Krum, ...), also pure;
 - :mod:`~.messages` what travels and how a reply is checked;
 - :mod:`~.local`, :mod:`~.client` local training and the client; :mod:`~.federation` who exists;
-- :mod:`~.runners` where clients run; :mod:`~.grid` one round's exchanges;
+- :mod:`~.runners` where clients run; :mod:`~.grid` one round's exchanges; :mod:`~.simtime` the
+  clients' speeds, links and presence on a simulated clock;
 - :mod:`~.strategies` one file per algorithm; :mod:`~.checkpoint`, :mod:`~.identity`,
   :mod:`~.history` what a run saves;
-- :mod:`~.server` the one round loop.
+- :mod:`~.server` the one round loop; :mod:`~.attacks` malicious clients, for studying defences.
 
-See notebooks 05 and 06.
+See notebooks 05, 06 and 07.
 """
+from . import attacks, defences
 from .aggregators import weighted_average
 from .checkpoint import CheckpointError
 from .client import NumpyClient, check_fit_config, make_clients
@@ -22,12 +25,16 @@ from .local import LocalStep, full_batch_if_none, local_sgd, n_local_steps
 from .messages import DEFAULT_MAX_EXAMPLES, FitRes, InvalidUpdateError, Update, check_fit_res, check_update
 from .runners import ClientFailure, InProcessClients, ProcessClients
 from .server import Server
-from .strategies import (FedAvg, FedAvgM, FedProx, FedSGD, Scaffold, Strategy, available_strategies,
-                         sample_clients)
+from .simtime import SimulatedSystems, settle_round, simulated_seconds
+from .strategies import (Bulyan, CenteredClipping, FedAvg, FedAvgM, FedBuff, FedMedian, FedProx, FedSGD,
+                         FedTrimmedAvg, GeometricMedian, Krum, NormBounding, RobustFedAvg, Scaffold, Strategy,
+                         TimedFedAvg, TimedFedProx, available_strategies, sample_clients)
 
-__all__ = ["DEFAULT_MAX_EXAMPLES", "CheckpointError", "ClientFailure", "FedAvg", "FedAvgM", "FedProx",
-           "FedSGD", "FitRes", "InProcessClients", "InvalidUpdateError", "LocalStep", "NumpyClient",
-           "OnDemand", "ProcessClients", "RoundGrid", "Scaffold", "Server", "Strategy", "Update",
-           "available_strategies", "check_fit_config", "check_fit_res", "check_update",
-           "full_batch_if_none", "load_history", "local_sgd", "make_clients", "n_local_steps",
-           "sample_clients", "save_history", "weighted_average"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "Bulyan", "CenteredClipping", "CheckpointError", "ClientFailure", "FedAvg",
+           "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD", "FedTrimmedAvg", "FitRes", "GeometricMedian",
+           "InProcessClients", "InvalidUpdateError", "Krum", "LocalStep", "NormBounding", "NumpyClient",
+           "OnDemand", "ProcessClients", "RobustFedAvg", "RoundGrid", "Scaffold", "Server", "SimulatedSystems",
+           "Strategy", "TimedFedAvg", "TimedFedProx", "Update", "attacks", "available_strategies",
+           "check_fit_config", "check_fit_res", "check_update", "defences", "full_batch_if_none",
+           "load_history", "local_sgd", "make_clients", "n_local_steps", "sample_clients", "save_history",
+           "settle_round", "simulated_seconds", "weighted_average"]

@@ -1,7 +1,7 @@
 """Strategies, one file each: what a server asks of its clients and how it combines their answers.
 
 Every strategy is a :class:`Strategy`; :func:`available_strategies` finds them all by name
-(the command line's ``--strategy``), so a new strategy is one new file. See notebooks 05, 06.
+(the command line's ``--strategy``), so a new strategy is one new file. See notebooks 05, 06 and 07.
 """
 import importlib
 import pkgutil
@@ -9,8 +9,12 @@ import pkgutil
 from .base import Strategy, sample_clients
 from .fedavg import FedAvg, FedSGD, split_stragglers
 from .fedavgm import FedAvgM
+from .fedbuff import FedBuff
 from .fedprox import FedProx
+from .robust import CenteredClipping, FedMedian, FedTrimmedAvg, GeometricMedian, NormBounding, RobustFedAvg
+from .robust_krum import Bulyan, Krum
 from .scaffold import Scaffold
+from .timed import TimedFedAvg, TimedFedProx
 
 
 def available_strategies() -> dict:
@@ -27,5 +31,6 @@ def available_strategies() -> dict:
     return dict(sorted(found.items()))
 
 
-__all__ = ["FedAvg", "FedAvgM", "FedProx", "FedSGD", "Scaffold", "Strategy", "available_strategies",
-           "sample_clients", "split_stragglers"]
+__all__ = ["Bulyan", "CenteredClipping", "FedAvg", "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD",
+           "FedTrimmedAvg", "GeometricMedian", "Krum", "NormBounding", "RobustFedAvg", "Scaffold", "Strategy",
+           "TimedFedAvg", "TimedFedProx", "available_strategies", "sample_clients", "split_stragglers"]
