@@ -14,6 +14,7 @@ from flcourse.federated.attacks import (BackdoorClient, Colluding, GaussianNoise
                                         backdoor_success_rate, flip_labels, gaussian_noise, ipm,
                                         poison_backdoor, scale_update, sign_flip)
 from flcourse.federated.runners import can_train_together
+from flcourse.federated.strategies.robust import CenteredClipping
 
 CONFIG = {"local_epochs": 2, "batch_size": 4, "lr": 0.1, "seed": 7}
 
@@ -303,7 +304,7 @@ def test_colluding_with_own_knowledge_uses_the_attackers_updates(small):
     assert np.allclose(crafted[1].params - params, -own, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("inner", [DeltaMean, FedAvgM])  # FedAvgM: state (momentum) to checkpoint
+@pytest.mark.parametrize("inner", [DeltaMean, FedAvgM, CenteredClipping])  # the last two keep a state
 def test_colluding_resumes_bit_for_bit_and_refuses_other_attack_parameters(small, tmp_path, inner):
     model, X, y, partition = small
 
@@ -320,8 +321,8 @@ def test_colluding_resumes_bit_for_bit_and_refuses_other_attack_parameters(small
     assert np.array_equal(resumed.params_, whole.params_)
     assert resumed.history_["strategy_metrics"] == whole.history_["strategy_metrics"]
     assert whole.strategy.get_params()["strategy"]["class"].endswith(inner.__name__)
-    if inner is FedAvgM:
-        assert np.array_equal(resumed.strategy.get_state()["momentum"], whole.strategy.get_state()["momentum"])
+    for key, value in whole.strategy.get_state().items():  # momentum, the clipping's centre
+        assert np.array_equal(resumed.strategy.get_state()[key], value)
     with pytest.raises(CheckpointError, match="epsilon"):
         server(tmp_path / "part.flc", epsilon=0.25).run(4, resume=True)
 
