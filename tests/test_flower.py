@@ -40,3 +40,19 @@ def test_extras_travel_as_named_arrays_and_array_configs_are_refused(client):
     assert metrics["extras"] == "norm" and arrays[1][0] == np.linalg.norm(arrays[0])
     with pytest.raises(TypeError, match="must hold scalars only. Got arrays for 'control'"):
         flower_fit(client, [np.zeros(client.model.n_params)], {"control": np.zeros(3)})
+
+
+def test_where_flowers_median_and_krum_return_nan_ours_do_not():
+    from flwr.server.strategy.aggregate import aggregate_krum, aggregate_median
+
+    from flcourse.federated.defences import krum, median
+
+    updates = np.random.default_rng(0).normal(size=(7, 4))
+    updates[3] = np.nan                                  # one broken (or malicious) client
+    flower_input = [([row], 10) for row in updates]
+    assert np.isnan(aggregate_median(flower_input)[0]).any()
+    assert np.isnan(aggregate_krum(flower_input, num_malicious=1, to_keep=0)[0]).all()   # it selects the NaN row
+    finite = np.delete(updates, 3, axis=0)
+    assert np.array_equal(median(updates), np.median(finite, axis=0))
+    assert np.isfinite(krum(updates, n_byzantine=1)).all()
+    assert any(np.array_equal(krum(updates, n_byzantine=1), row) for row in finite)
