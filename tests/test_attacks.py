@@ -379,3 +379,18 @@ def test_alie_at_the_papers_z_leaves_plain_fedavg_trained(digits_run):
     assert attacked.history_["strategy_metrics"][1]["alie_z"] == alie_z(25, 5)
     assert attacked.history_["strategy_metrics"][1]["attackers_replaced"] == [20, 21, 22, 23, 24]
     assert attacked.history_["test_accuracy"][-1] > clean - 0.03
+
+
+def test_a_checkpoint_of_one_attack_resumes_neither_another_nor_an_honest_run(small, tmp_path):
+    model, X, y, partition = small
+
+    def server(wrap):
+        clients = [wrap(c) if c.cid == 2 else c for c in make_clients(model, X, y, partition)]
+        return Server(model, FedAvg(local_epochs=1, batch_size=4, lr=0.1), clients,
+                      checkpoint_path=tmp_path / "run.flc", seed=3)
+
+    server(lambda c: SignFlipClient(c, scale=2.0)).run(1)
+    server(lambda c: SignFlipClient(c, scale=2.0)).run(2, resume=True)       # the same attack resumes
+    for other in (lambda c: SignFlipClient(c, scale=3.0), lambda c: ScalingClient(c, gamma=2.0), lambda c: c):
+        with pytest.raises(CheckpointError, match="clients"):
+            server(other).run(3, resume=True)

@@ -5,8 +5,9 @@ replaces the honest change Δ = w_k - w_t by the attack's (:mod:`.formulas`) and
 the form the strategy asked for: the change itself when ``config["update"] == "delta"``,
 else the parameters w_t + attack(Δ). The reply keeps the honest ``n_examples``, metrics and
 extras, so the attacker looks like any client. A wrapper passes on the inner client's
-``cid``, ``n_samples``, ``state`` and ``evaluate``; it does not show the inner client's data,
-so a checkpoint of an attacked run (data fingerprint None) never resumes an honest one.
+``cid``, ``n_samples``, ``state`` and ``evaluate``; its :meth:`~PoisonedClient.fingerprint`
+names the attack, its settings and the inner client's data, so a checkpoint of an attacked run
+never resumes an honest one, nor another attack.
 
 Data poisoning needs no wrapper: :class:`LabelFlipClient` (and
 :class:`~flcourse.federated.attacks.BackdoorClient`) is a NumpyClient on falsified labels,
@@ -14,6 +15,8 @@ which trains in one stack with the others of its kind. See notebook 07.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import numbers
 
 import numpy as np
@@ -21,6 +24,7 @@ import numpy as np
 from ..._validation import check_choice, check_scalar
 from ...models import Model
 from ..client import NumpyClient
+from ..federation import client_fingerprint
 from ..messages import FitRes
 from .formulas import flip_labels, gaussian_noise, scale_update, sign_flip
 
@@ -73,6 +77,13 @@ class PoisonedClient:
 
     def craft(self, delta: np.ndarray, config: dict) -> np.ndarray:
         raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """What identifies this attacker in a checkpoint: its attack, the attack's settings and
+        the inner client's data, so a checkpoint resumes only the same attack on the same data."""
+        settings = {key: value for key, value in sorted(vars(self).items()) if key != "client"}
+        text = json.dumps([type(self).__name__, settings, client_fingerprint(self.client)], default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def evaluate(self, params, config: dict):
         """The inner client's evaluation: an attacker's data are real."""
