@@ -243,3 +243,11 @@ def test_presence_is_drawn_per_round_and_per_id():
         assert systems.present(range(40), server_round, 0.0) == [c for c in range(40) if draws[c] < 0.5]
         assert systems.present([31, 3], server_round, 0.0) == [c for c in (31, 3) if draws[c] < 0.5]
     assert systems.present(range(40), 1, 0.0) != systems.present(range(40), 2, 0.0)
+
+
+def test_running_does_not_change_a_strategys_identity(federation):
+    model, X, y, partition = federation
+    strategy = TimedFedAvg(**_local(1))
+    before = strategy.get_params()
+    Server(model, strategy, make_clients(model, X, y, partition), seed=0).run(1)
+    assert strategy.get_params() == before and before["systems"] is None

@@ -70,9 +70,13 @@ class TimedFedAvg(FedAvg):
 
     @property
     def systems_(self) -> SimulatedSystems:
-        if self.systems is None:
-            self.systems = SimulatedSystems()
-        return self.systems
+        """The systems model in use: ``systems``, or a default one (``systems`` stays None, so the
+        strategy's identity does not change by running)."""
+        if self.systems is not None:
+            return self.systems
+        if getattr(self, "_default_systems", None) is None:
+            self._default_systems = SimulatedSystems()
+        return self._default_systems
 
     def run_round(self, server_round, params, cids, rng, grid):
         """Select among the present clients, settle the round on the clock, average the kept."""
