@@ -121,17 +121,19 @@ def decode_sum(total, n: int, clip: float, bits: int = 16, modulus: int = 2**32)
     half = 2 ** (bits - 1) - 1
     if reduced.size and reduced.max() > n * 2 * half:
         position = np.unravel_index(int(np.argmax(reduced)), reduced.shape)
+        where = tuple(int(i) for i in position)
         raise ValueError(f"The 'total' parameter of {owner} holds {int(reduced.max())} at position "
-                         f"{tuple(int(i) for i in position)}, above n * (2^{bits} - 2) = {n * 2 * half}: "
-                         f"the sum wrapped, holds more than n = {n} vectors, or was not reduced correctly.")
+                         f"{where}, above n * (2^{bits} - 2) = {n * 2 * half}: the sum wrapped, "
+                         f"holds more than n = {n} vectors, or was not reduced correctly.")
     offset = np.uint64(n * half)
     above = reduced >= offset
-    magnitude = (np.maximum(reduced, offset) - np.minimum(reduced, offset)).astype(np.float64)  # |Q - nK|
+    # |Q - n K| without wrapping, exact as a float64 below 2^53:
+    magnitude = (np.maximum(reduced, offset) - np.minimum(reduced, offset)).astype(np.float64)
     return np.where(above, magnitude, -magnitude) * step
 
 
 def _reduce(total, modulus: int, owner: str) -> np.ndarray:
-    """``total`` mod ``modulus`` as uint64 (modulus divides 2^64, so reducing mod 2^64 first is exact)."""
+    """``total`` mod ``modulus`` as uint64 (modulus divides 2^64: reducing mod 2^64 first is exact)."""
     array = np.asarray(total)
     if array.dtype == object:
         try:

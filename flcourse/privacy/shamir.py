@@ -152,8 +152,9 @@ def reconstruct_bytes(shares, threshold: int) -> bytes:
     lengths = {len(s[1]) if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], tuple) else -1
                for s in shares}
     if len(lengths) > 1 or -1 in lengths:
-        raise ValueError(f"The 'shares' parameter of {owner} must hold (x, tuple of ints) pairs of "
-                         f"one length, as split_bytes returns. Got tuples of lengths {sorted(lengths)} instead.")
+        raise ValueError(f"The 'shares' parameter of {owner} must hold (x, tuple of ints) pairs "
+                         f"of one length, as split_bytes returns. Got tuples of lengths "
+                         f"{sorted(lengths)} instead.")
     xs, _ = _check_shares([(s[0], 0) for s in shares], threshold, owner)
     coefficients = lagrange_at_zero(xs)
     chunks = []
@@ -162,8 +163,9 @@ def reconstruct_bytes(shares, threshold: int) -> bytes:
         element = sum(y * c for y, c in zip(ys, coefficients)) % PRIME
         chunk = element.to_bytes((element.bit_length() + 7) // 8, "big")
         if chunk[:1] != b"\x01" or len(chunk) > _CHUNK + 1:
-            raise ValueError(f"The 'shares' parameter of {owner} does not reconstruct bytes: element {k} "
-                             f"has no marker byte. The shares are inconsistent (from different secrets?).")
+            raise ValueError(f"The 'shares' parameter of {owner} does not reconstruct bytes: "
+                             f"element {k} has no marker byte. The shares are inconsistent "
+                             f"(from different secrets?).")
         chunks.append(chunk[1:])
     return b"".join(chunks)
 
@@ -200,11 +202,11 @@ def _evaluate(coefficients: list[int], x: int) -> int:
 
 def _check_field_int(value, name: str, owner: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"The {name!r} parameter of {owner} must hold ints in [{low}, p), p = 2**127 - 1. "
-                        f"Got {value!r} of type {type(value).__name__} instead.")
+        raise TypeError(f"The {name!r} parameter of {owner} must hold ints in [{low}, p), "
+                        f"p = 2**127 - 1. Got {value!r} of type {type(value).__name__} instead.")
     if not low <= value < PRIME:
-        raise ValueError(f"The {name!r} parameter of {owner} must hold ints in [{low}, p), p = 2**127 - 1. "
-                         f"Got {value!r} instead.")
+        raise ValueError(f"The {name!r} parameter of {owner} must hold ints in [{low}, p), "
+                         f"p = 2**127 - 1. Got {value!r} instead.")
     return int(value)
 
 
@@ -214,8 +216,8 @@ def _check_n_t(n_shares, threshold, owner: str) -> tuple[int, int]:
             raise TypeError(f"The {name!r} parameter of {owner} must be an int. "
                             f"Got {value!r} of type {type(value).__name__} instead.")
     if not 1 <= n_shares < PRIME:
-        raise ValueError(f"The 'n_shares' parameter of {owner} must be an int in [1, p), p = 2**127 - 1. "
-                         f"Got {n_shares!r} instead.")
+        raise ValueError(f"The 'n_shares' parameter of {owner} must be an int in [1, p), "
+                         f"p = 2**127 - 1. Got {n_shares!r} instead.")
     if not 1 <= threshold <= n_shares:
         raise ValueError(f"The 'threshold' parameter of {owner} must be an int in [1, n_shares] = "
                          f"[1, {n_shares}]. Got {threshold!r} instead.")
@@ -225,22 +227,26 @@ def _check_n_t(n_shares, threshold, owner: str) -> tuple[int, int]:
 def _check_shares(shares, threshold, owner: str) -> tuple[list[int], list[int]]:
     """The x's and y's of the first ``threshold`` shares, after checking all of them."""
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Integral) or threshold < 1:
-        raise ValueError(f"The 'threshold' parameter of {owner} must be an int >= 1. Got {threshold!r} instead.")
+        raise ValueError(f"The 'threshold' parameter of {owner} must be an int >= 1. "
+                         f"Got {threshold!r} instead.")
     shares = list(shares)
     if len(shares) < threshold:
         raise ValueError(f"The 'shares' parameter of {owner} must hold at least threshold = {threshold} "
                          f"shares. Got {len(shares)} instead: fewer than t shares reveal nothing.")
     for share in shares:
         if not isinstance(share, (tuple, list)) or len(share) != 2:
-            raise TypeError(f"The 'shares' parameter of {owner} must hold (x, y) pairs. Got {share!r} instead.")
+            raise TypeError(f"The 'shares' parameter of {owner} must hold (x, y) pairs. "
+                            f"Got {share!r} instead.")
     xs = [_check_field_int(x, "shares", owner, low=0) for x, _ in shares]
     if 0 in xs:
-        raise ValueError(f"The 'shares' parameter of {owner} must not hold a share at x = 0: f(0) is the "
-                         f"secret itself, and shares are at x = 1..n. Got x = 0 at position {xs.index(0)} instead.")
+        raise ValueError(f"The 'shares' parameter of {owner} must not hold a share at x = 0: "
+                         f"f(0) is the secret itself, and shares are at x = 1..n. "
+                         f"Got x = 0 at position {xs.index(0)} instead.")
     seen = set()
     for x in xs:
         if x in seen:
-            raise ValueError(f"The 'shares' parameter of {owner} must hold distinct x. Got x = {x} twice instead.")
+            raise ValueError(f"The 'shares' parameter of {owner} must hold distinct x. "
+                             f"Got x = {x} twice instead.")
         seen.add(x)
     ys = [_check_field_int(y, "shares", owner, low=0) for _, y in shares[:threshold]]
     return xs[:threshold], ys
