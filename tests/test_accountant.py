@@ -11,6 +11,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
+from flcourse.privacy import accountant
 from flcourse.privacy.accountant import (DEFAULT_ORDERS, epsilon, noise_multiplier_for_epsilon,
                                          rdp_subsampled_gaussian, rdp_to_epsilon)
 
@@ -152,8 +153,20 @@ def test_rdp_to_epsilon_is_the_stated_formula():
     by_hand = [r - (math.log(delta) + math.log(a)) / (a - 1) + math.log((a - 1) / a) for a, r in zip(orders, rho)]
     assert rdp_to_epsilon(orders, rho, delta) == (pytest.approx(min(by_hand), rel=1e-15), 10.0)
     assert rdp_to_epsilon([2.0], [1e-11], 1e-5) == (0.0, 2.0)  # 1 - exp(-rho) < delta^2
-    assert rdp_to_epsilon([1024.0], [0.0], 0.5)[0] == 0.0  # a negative bound is floored at 0
+    a, r, d = 1e4, 1e-4, 1e-3  # the formula is negative here, and 1 - exp(-r) > d^2
+    assert r - (math.log(d) + math.log(a)) / (a - 1) + math.log((a - 1) / a) < 0
+    assert rdp_to_epsilon([a], [r], d) == (0.0, a)  # floored at 0
     assert rdp_to_epsilon([2.0, 3.0], [np.inf, 1.0], 1e-5)[1] == 3.0
+
+
+def test_log_erfc_is_exact_on_both_sides_of_its_switch():
+    # the module's own helper (math.erfc to 12, the asymptotic series beyond), not part of the API
+    x = np.linspace(0.0, 26.0, 261)
+    expected = [math.log(math.erfc(v)) for v in x]
+    np.testing.assert_allclose(accountant._log_erfc(x), expected, rtol=1e-14)
+    u = 1 / 3200  # 1 / (2 x^2) at x = 40: log erfc(x) = -x^2 - log(x sqrt(pi)) - u + 5u^2/2 - 37u^3/3 + O(u^4)
+    expected_40 = -1600 - math.log(40 * math.sqrt(math.pi)) - u + 2.5 * u ** 2 - 37 / 3 * u ** 3
+    assert accountant._log_erfc(np.array([40.0]))[0] == pytest.approx(expected_40, rel=1e-14)
 
 
 @pytest.mark.parametrize("call, message", [
