@@ -6,7 +6,11 @@ alpha is ``log(A_alpha) / (alpha - 1)`` (Mironov, Talwar and Zhang 2019, arXiv 1
 steps compose by adding RDP; the total converts to (epsilon, delta) with the bound dp-accounting
 uses (Canonne, Kamath and Steinke 2020, arXiv 2004.00010, Proposition 12 in v4). See notebook 08.
 
-Everything is computed in log space, so z = 0.5 at alpha = 1024 does not overflow.
+Everything is computed in log space, so z = 0.5 at alpha = 1024 does not overflow. Integer orders
+are exact. At fractional orders the default sums the absolute values of the series' terms, as
+dp-accounting does, an upper bound; ``exact_fractional=True`` keeps their signs and gives the exact
+RDP, which lowers epsilon where a fractional order is the best (e.g. 47.4 against 49.4 at z = 0.5,
+q = 0.01, T = 10^4, delta = 1e-5).
 """
 from __future__ import annotations
 
