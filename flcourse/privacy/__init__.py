@@ -8,7 +8,8 @@ accountant, and the pieces of secure aggregation.
 - :mod:`~.shamir` t-of-n secret sharing over GF(2^127 - 1);
 - :mod:`~.fixed_point` clipping and fixed-point encoding into Z_{2^32}, where masks cancel.
 """
-from .accountant import DEFAULT_ORDERS, epsilon, noise_multiplier_for_epsilon, rdp_subsampled_gaussian, rdp_to_epsilon
+from .accountant import (DEFAULT_ORDERS, epsilon, noise_multiplier_for_epsilon, rdp_subsampled_gaussian,
+                         rdp_to_epsilon)
 from .fixed_point import clip_and_encode, decode_sum, max_summands, quantisation_step
 from .leakage import (batch_leakage_error, first_layer_gradient, reconstruction_error, recover_input_from_dense_gradient,
                       recover_input_from_gradient, recover_label_from_bias_gradient, recover_label_from_gradient,
