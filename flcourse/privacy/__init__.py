@@ -12,8 +12,8 @@ from .accountant import (DEFAULT_ORDERS, epsilon, noise_multiplier_for_epsilon, 
                          rdp_to_epsilon)
 from .fixed_point import clip_and_encode, decode_sum, max_summands, quantisation_step
 from .leakage import (batch_leakage_error, first_layer_gradient, reconstruction_error,
-                      recover_input_from_dense_gradient, recover_input_from_gradient, recover_label_from_bias_gradient, recover_label_from_gradient,
-                      update_leakage_error)
+                      recover_input_from_dense_gradient, recover_input_from_gradient,
+                      recover_label_from_bias_gradient, recover_label_from_gradient, update_leakage_error)
 from .shamir import PRIME, lagrange_at_zero, reconstruct_bytes, reconstruct_secret, split_bytes, split_secret
 
 __all__ = ["DEFAULT_ORDERS", "PRIME", "batch_leakage_error", "clip_and_encode", "decode_sum", "epsilon",
