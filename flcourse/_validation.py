@@ -137,15 +137,21 @@ def check_y(y, owner: str, n_samples: int, n_classes: int | None = None, name: s
     return y.astype(np.int64, copy=False)
 
 
+def check_finite(array: np.ndarray, name: str, owner: str) -> np.ndarray:
+    """Return ``array`` if every entry is finite, else raise naming how many are not."""
+    if not np.isfinite(array).all():
+        raise ValueError(f"The {name!r} parameter of {owner} must hold finite numbers only. "
+                         f"Got {int((~np.isfinite(array)).sum())} non-finite entries instead.")
+    return array
+
+
 def check_params(params, n_params: int, owner: str, name: str = "params") -> np.ndarray:
     """Return ``params`` as a float64 vector of length ``n_params``, else raise."""
     params = as_real_array(params, name, owner)
     if params.shape != (n_params,):
         raise ValueError(f"The {name!r} parameter of {owner} must be a flat vector of shape "
                          f"({n_params},). Got an array of shape {params.shape} instead.")
-    if not np.isfinite(params).all():
-        raise ValueError(f"The {name!r} parameter of {owner} must hold finite numbers only. "
-                         f"Got {int((~np.isfinite(params)).sum())} non-finite entries instead.")
+    check_finite(params, name, owner)
     return params
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import as_real_array, check_params, check_scalar, check_X
+from .._validation import as_real_array, check_finite, check_params, check_scalar, check_X
 from ..federated.client import check_fit_config
 from ..federated.local import local_sgd
 from ..models import MLP, Model, SoftmaxRegression, check_model
@@ -32,9 +32,7 @@ def _finite_array(value, name: str, owner: str, ndim: int, shape_text: str) -> n
     if array.ndim != ndim:
         raise ValueError(f"The {name!r} parameter of {owner} must be a {ndim}-D array of shape "
                          f"{shape_text}. Got an array of shape {array.shape} instead.")
-    if not np.isfinite(array).all():
-        raise ValueError(f"The {name!r} parameter of {owner} must hold finite numbers only. "
-                         f"Got {int((~np.isfinite(array)).sum())} non-finite entries instead.")
+    check_finite(array, name, owner)
     return array
 
 

@@ -32,7 +32,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from ..._validation import as_real_array, check_choice, check_rng, check_scalar, check_y
+from ..._validation import as_real_array, check_choice, check_finite, check_rng, check_scalar, check_y
 
 
 def check_updates(updates, owner: str, name: str = "updates") -> np.ndarray:
@@ -41,9 +41,7 @@ def check_updates(updates, owner: str, name: str = "updates") -> np.ndarray:
     if updates.ndim != 2 or updates.shape[0] == 0:
         raise ValueError(f"The {name!r} parameter of {owner} must be an array of shape (n, d) with "
                          f"n >= 1. Got an array of shape {updates.shape} instead.")
-    if not np.isfinite(updates).all():
-        raise ValueError(f"The {name!r} parameter of {owner} must hold finite numbers only. Got "
-                         f"{int((~np.isfinite(updates)).sum())} non-finite entries instead.")
+    check_finite(updates, name, owner)
     return updates
 
 

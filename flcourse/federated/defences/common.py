@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._validation import as_real_array, check_scalar
+from ..._validation import as_real_array, check_finite, check_scalar
 
 
 def check_updates(updates, owner: str) -> np.ndarray:
@@ -82,7 +82,5 @@ def check_center(center, owner: str, n_params: int) -> np.ndarray:
     if center.shape != (n_params,):
         raise ValueError(f"The 'center' parameter of {owner} must have shape ({n_params},), one entry "
                          f"per column of updates. Got shape {center.shape} instead.")
-    if not np.isfinite(center).all():
-        raise ValueError(f"The 'center' parameter of {owner} must hold finite numbers only. "
-                         f"Got {int((~np.isfinite(center)).sum())} non-finite entries instead.")
+    check_finite(center, "center", owner)
     return center
