@@ -10,6 +10,7 @@ from flcourse.federated import (CheckpointError, FedAvg, FedAvgM, FedProx, FedSG
 from flcourse.federated.checkpoint import load_checkpoint, unflatten_state
 from flcourse.federated.identity import run_identity
 from flcourse.federated.simtime import SimulatedSystems
+from flcourse.federated.strategies.dpfedavg import DPFedAvg
 from flcourse.federated.strategies.fedbuff import FedBuff
 from flcourse.federated.strategies.robust import (CenteredClipping, FedMedian, FedTrimmedAvg, GeometricMedian,
                                                   NormBounding, RobustFedAvg)
@@ -51,10 +52,12 @@ STRATEGIES.update({
     "centeredclipping": lambda **k: CenteredClipping(tau=k.pop("tau", 0.1), n_iter=2, fraction_fit=0.5, bucket_size=2,
                                                      **ROBUST, **k),
     "normbounding": lambda **k: NormBounding(bound=k.pop("bound", 0.5), fraction_fit=0.5, **ROBUST, **k),
+    "dpfedavg": lambda **k: DPFedAvg(sampling_rate=0.5, clip_norm=k.pop("clip_norm", 0.5), noise_multiplier=0.5,
+                                     target_quantile=0.5, **ROBUST, **k),
 })
 CHANGED.update({"robustfedavg": {"server_lr": 0.5}, "fedmedian": {"bucket_size": 3}, "fedtrimmedavg": {"beta": 0.1},
                 "krum": {"n_selected": 3}, "bulyan": {"server_lr": 0.5}, "geometricmedian": {"max_iter": 5},
-                "centeredclipping": {"tau": 0.2}, "normbounding": {"bound": 1.0}})
+                "centeredclipping": {"tau": 0.2}, "normbounding": {"bound": 1.0}, "dpfedavg": {"clip_norm": 1.0}})
 CLIENT_TYPES = ["list", "on-demand", "processes"]
 
 
