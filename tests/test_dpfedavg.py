@@ -122,3 +122,16 @@ def test_clients_are_poisson_sampled_and_an_empty_round_still_adds_noise():
     empty = [r for r, m in enumerate(history["strategy_metrics"]) if m.get("n_sampled") == 0]
     assert empty and all(history["strategy_metrics"][r]["fraction_unclipped"] is None for r in empty)
     assert all(history["test_loss"][r] != history["test_loss"][r - 1] for r in empty)  # the noise moved w
+
+
+@pytest.mark.parametrize("gamma", [0.25, 0.5, 0.9])
+def test_adaptive_clipping_leaves_a_fraction_gamma_unclipped(gamma):
+    # norms 1, 2, ..., 20: C settles where gamma N of them are unclipped (0.25 -> 5 <= C < 6)
+    strategy = DPFedAvg(clip_norm=1.0, noise_multiplier=0.0, target_quantile=gamma, clip_lr=0.2)
+    strategy.initialize(np.zeros(1))
+    deltas = np.arange(1, 21, dtype=float)[:, None]
+    metrics = [one_round(strategy, np.zeros(1), deltas, r, seed=r)[1] for r in range(1, 301)]
+    fractions = [m["fraction_unclipped"] for m in metrics[-100:]]
+    clip_norms = [m["clip_norm"] for m in metrics[-100:]]
+    assert abs(np.mean(fractions) - gamma) < 0.03
+    assert abs(np.median(clip_norms) - gamma * 20) < 1.0
