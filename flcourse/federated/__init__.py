@@ -26,15 +26,15 @@ from .messages import DEFAULT_MAX_EXAMPLES, FitRes, InvalidUpdateError, Update, 
 from .runners import ClientFailure, InProcessClients, ProcessClients
 from .server import Server
 from .simtime import SimulatedSystems, settle_round, simulated_seconds
-from .strategies import (Bulyan, CenteredClipping, FedAvg, FedAvgM, FedBuff, FedMedian, FedProx, FedSGD,
+from .strategies import (Bulyan, CenteredClipping, DPFedAvg, FedAvg, FedAvgM, FedBuff, FedMedian, FedProx, FedSGD,
                          FedTrimmedAvg, GeometricMedian, Krum, NormBounding, RobustFedAvg, Scaffold, Strategy,
                          TimedFedAvg, TimedFedProx, available_strategies, sample_clients)
 
-__all__ = ["DEFAULT_MAX_EXAMPLES", "Bulyan", "CenteredClipping", "CheckpointError", "ClientFailure", "FedAvg",
-           "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD", "FedTrimmedAvg", "FitRes", "GeometricMedian",
-           "InProcessClients", "InvalidUpdateError", "Krum", "LocalStep", "NormBounding", "NumpyClient",
-           "OnDemand", "ProcessClients", "RobustFedAvg", "RoundGrid", "Scaffold", "Server", "SimulatedSystems",
-           "Strategy", "TimedFedAvg", "TimedFedProx", "Update", "attacks", "available_strategies",
-           "check_fit_config", "check_fit_res", "check_update", "defences", "full_batch_if_none",
-           "load_history", "local_sgd", "make_clients", "n_local_steps", "sample_clients", "save_history",
-           "settle_round", "simulated_seconds", "weighted_average"]
+__all__ = ["DEFAULT_MAX_EXAMPLES", "Bulyan", "CenteredClipping", "CheckpointError", "ClientFailure",
+           "DPFedAvg", "FedAvg", "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD", "FedTrimmedAvg",
+           "FitRes", "GeometricMedian", "InProcessClients", "InvalidUpdateError", "Krum", "LocalStep",
+           "NormBounding", "NumpyClient", "OnDemand", "ProcessClients", "RobustFedAvg", "RoundGrid",
+           "Scaffold", "Server", "SimulatedSystems", "Strategy", "TimedFedAvg", "TimedFedProx", "Update",
+           "attacks", "available_strategies", "check_fit_config", "check_fit_res", "check_update", "defences",
+           "full_batch_if_none", "load_history", "local_sgd", "make_clients", "n_local_steps",
+           "sample_clients", "save_history", "settle_round", "simulated_seconds", "weighted_average"]

@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 
 from .base import Strategy, sample_clients
+from .dpfedavg import DPFedAvg, clip_by_norm
 from .fedavg import FedAvg, FedSGD, split_stragglers
 from .fedavgm import FedAvgM
 from .fedbuff import FedBuff
@@ -31,6 +32,6 @@ def available_strategies() -> dict:
     return dict(sorted(found.items()))
 
 
-__all__ = ["Bulyan", "CenteredClipping", "FedAvg", "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD",
+__all__ = ["Bulyan", "CenteredClipping", "DPFedAvg", "FedAvg", "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD",
            "FedTrimmedAvg", "GeometricMedian", "Krum", "NormBounding", "RobustFedAvg", "Scaffold", "Strategy",
-           "TimedFedAvg", "TimedFedProx", "available_strategies", "sample_clients", "split_stragglers"]
+           "TimedFedAvg", "TimedFedProx", "available_strategies", "clip_by_norm", "sample_clients", "split_stragglers"]
