@@ -108,7 +108,7 @@ class DPFedAvg(FedAvg):
         """Sample, fit, aggregate, even when nobody is sampled or answers: the noise is added
         every round, as the accountant assumes (the server's default round skips empty ones)."""
         instructions = self.configure_fit(server_round, params.copy(), cids, rng)
-        results, failures = grid.fit(params, instructions) if instructions else ([], [])
+        results, failures = grid.fit(params, instructions)
         return self.aggregate_fit(server_round, params.copy(), results, failures)
 
     def aggregate_fit(self, server_round, params, results, failures):

@@ -87,7 +87,7 @@ class TimedFedAvg(FedAvg):
         n_select = min(len(present), math.ceil(self.over_selection * n_wanted - 1e-9))
         selected = [present[k] for k in np.sort(rng.choice(len(present), size=n_select, replace=False))]
         instructions, duration = self.settle(server_round, selected, config, n_wanted, grid, params.nbytes)
-        results, failures = grid.fit(params, instructions) if instructions else ([], [])
+        results, failures = grid.fit(params, instructions)
         new = weighted_average([u.params for u in results], [u.n_examples for u in results]) \
             if results else params
         self.state_["clock"] = clock + duration
