@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from flcourse.federated import FedAvg, NumpyClient, check_fit_res
+from flcourse.federated.secagg_client import SecAggClient
 
 
 class CountingClient(NumpyClient):
@@ -48,4 +49,36 @@ def check_counts(cid, reply):
     return reply
 
 
-__all__ = ["BrokenEvaluateClient", "CountingClient", "LabelBalancedFedAvg", "check_counts", "check_fit_res"]
+class DroppingSecAggClient(SecAggClient):
+    """A SecAggClient that stops answering at stage ``drop_at`` of round ``in_round`` (and after):
+    ``"advertise"``, ``"share_keys"``, ``"masked_fit"`` or ``"unmask"``."""
+
+    STAGES = ("advertise", "share_keys", "masked_fit", "unmask")
+
+    def __init__(self, client, drop_at: str, in_round: int = 1):
+        super().__init__(client)
+        self.drop_at, self.in_round = drop_at, in_round
+
+    def _drop(self, stage, server_round):
+        if int(server_round) >= self.in_round and self.STAGES.index(stage) >= self.STAGES.index(self.drop_at):
+            raise ConnectionError(f"client {self.cid} went offline at the {stage} stage")
+
+    def secagg_advertise(self, server_round):
+        self._drop("advertise", server_round)
+        return super().secagg_advertise(server_round)
+
+    def secagg_share_keys(self, server_round, *args):
+        self._drop("share_keys", server_round)
+        return super().secagg_share_keys(server_round, *args)
+
+    def secagg_masked_fit(self, server_round, *args):
+        self._drop("masked_fit", server_round)
+        return super().secagg_masked_fit(server_round, *args)
+
+    def secagg_unmask(self, server_round, *args):
+        self._drop("unmask", server_round)
+        return super().secagg_unmask(server_round, *args)
+
+
+__all__ = ["BrokenEvaluateClient", "CountingClient", "DroppingSecAggClient", "LabelBalancedFedAvg", "check_counts",
+           "check_fit_res"]

@@ -14,7 +14,9 @@ from flcourse.federated.strategies.dpfedavg import DPFedAvg
 from flcourse.federated.strategies.fedbuff import FedBuff
 from flcourse.federated.strategies.robust import (CenteredClipping, FedMedian, FedTrimmedAvg, GeometricMedian,
                                                   NormBounding, RobustFedAvg)
+from flcourse.federated.secagg_client import SecAggClient
 from flcourse.federated.strategies.robust_krum import Bulyan, Krum
+from flcourse.federated.strategies.secagg import SecAggFedAvg
 from flcourse.federated.strategies.timed import TimedFedAvg, TimedFedProx
 
 from stage_helpers import LabelBalancedFedAvg
@@ -54,10 +56,14 @@ STRATEGIES.update({
     "normbounding": lambda **k: NormBounding(bound=k.pop("bound", 0.5), fraction_fit=0.5, **ROBUST, **k),
     "dpfedavg": lambda **k: DPFedAvg(sampling_rate=0.5, clip_norm=k.pop("clip_norm", 0.5), noise_multiplier=0.5,
                                      target_quantile=0.5, **ROBUST, **k),
+    "secaggfedavg": lambda **k: SecAggFedAvg(fraction_fit=0.5, threshold=k.pop("threshold", 0.6), clip_norm=1.0,
+                                             noise_multiplier=0.5, **ROBUST, **k),
 })
 CHANGED.update({"robustfedavg": {"server_lr": 0.5}, "fedmedian": {"bucket_size": 3}, "fedtrimmedavg": {"beta": 0.1},
                 "krum": {"n_selected": 3}, "bulyan": {"server_lr": 0.5}, "geometricmedian": {"max_iter": 5},
-                "centeredclipping": {"tau": 0.2}, "normbounding": {"bound": 1.0}, "dpfedavg": {"clip_norm": 1.0}})
+                "centeredclipping": {"tau": 0.2}, "normbounding": {"bound": 1.0}, "dpfedavg": {"clip_norm": 1.0},
+                "secaggfedavg": {"threshold": 1.0}})
+WRAPPERS = {"secaggfedavg": SecAggClient}  # a strategy whose clients must be wrapped
 CLIENT_TYPES = ["list", "on-demand", "processes"]
 
 
@@ -67,12 +73,13 @@ def data():
     return fl.SoftmaxRegression(n_features=6, n_classes=4), X, y, partition
 
 
-def federation(kind, model, X, y, partition):
+def federation(kind, model, X, y, partition, name=None):
     from stage_helpers import CountingClient
 
-    clients = [CountingClient(model, X[p], y[p], cid=k) for k, p in enumerate(partition)]
+    wrap = WRAPPERS.get(name, lambda client: client)
+    clients = [wrap(CountingClient(model, X[p], y[p], cid=k)) for k, p in enumerate(partition)]
     if kind == "on-demand":
-        return OnDemand(lambda cid: CountingClient(model, X[partition[cid]], y[partition[cid]], cid=cid),
+        return OnDemand(lambda cid: wrap(CountingClient(model, X[partition[cid]], y[partition[cid]], cid=cid)),
                         len(partition), sizes=[len(p) for p in partition], fingerprint=lambda: "synthetic")
     return ProcessClients(clients) if kind == "processes" else clients
 
@@ -101,11 +108,11 @@ def test_every_strategy_of_the_package_is_covered():
 def test_checkpoint_then_resume_is_bit_identical(data, tmp_path, name, kind):
     model, X, y, partition = data
     whole_path, part_path = tmp_path / "whole.flc", tmp_path / "part.flc"
-    whole = Server(model, STRATEGIES[name](), federation(kind, *data), checkpoint_path=whole_path,
+    whole = Server(model, STRATEGIES[name](), federation(kind, *data, name), checkpoint_path=whole_path,
                    seed=4, test_set=(X, y)).run(ROUNDS)
-    Server(model, STRATEGIES[name](), federation(kind, *data), checkpoint_path=part_path, seed=4,
+    Server(model, STRATEGIES[name](), federation(kind, *data, name), checkpoint_path=part_path, seed=4,
            test_set=(X, y)).run(STOP)
-    resumed = Server(model, STRATEGIES[name](), federation(kind, *data), checkpoint_path=part_path, seed=4,
+    resumed = Server(model, STRATEGIES[name](), federation(kind, *data, name), checkpoint_path=part_path, seed=4,
                      test_set=(X, y)).run(ROUNDS, resume=True)
 
     assert np.array_equal(resumed.params_, whole.params_)
@@ -116,14 +123,14 @@ def test_checkpoint_then_resume_is_bit_identical(data, tmp_path, name, kind):
     if name == "scaffold":
         assert len(whole_state["clients"]) >= 3 and np.abs(whole_state["strategy"]["control"]).sum() > 0
     with pytest.raises(CheckpointError, match="strategy"):
-        Server(model, STRATEGIES[name](**CHANGED[name]) if CHANGED[name] else FedAvgM(), federation(kind, *data),
+        Server(model, STRATEGIES[name](**CHANGED[name]) if CHANGED[name] else FedAvgM(), federation(kind, *data, name),
                checkpoint_path=part_path, seed=4).run(ROUNDS, resume=True)
 
 
 @pytest.mark.parametrize("name", ["fedprox", "scaffold", "labelbalancedfedavg"])
 def test_in_process_and_process_clients_give_the_same_history(data, name):
     model, X, y, partition = data
-    histories = [Server(model, STRATEGIES[name](), federation(kind, *data), seed=4, test_set=(X, y)).run(3)
+    histories = [Server(model, STRATEGIES[name](), federation(kind, *data, name), seed=4, test_set=(X, y)).run(3)
                  .history_ for kind in CLIENT_TYPES]
     for history in histories[1:]:
         assert {k: v for k, v in history.items() if k != "wall_seconds"} == \

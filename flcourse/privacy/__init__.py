@@ -1,4 +1,4 @@
-"""Privacy and security (chapter 08, in progress): what a gradient leaks, differential privacy's
+"""Privacy and security (chapter 08): what a gradient leaks, differential privacy's
 accountant, and the pieces of secure aggregation.
 
 - :mod:`~.leakage` exact input and label recovery from one sample's gradient, and what batches
@@ -6,7 +6,10 @@ accountant, and the pieces of secure aggregation.
 - :mod:`~.accountant` the RDP of the Poisson-subsampled Gaussian (Mironov et al. 2019), its
   (epsilon, delta) conversion and the noise needed for a target epsilon;
 - :mod:`~.shamir` t-of-n secret sharing over GF(2^127 - 1);
-- :mod:`~.fixed_point` clipping and fixed-point encoding into Z_{2^32}, where masks cancel.
+- :mod:`~.fixed_point` clipping and fixed-point encoding into Z_{2^32}, where masks cancel;
+- :mod:`~.secagg` key agreement (X25519, HKDF), AES-CTR masks and encrypted shares;
+- :mod:`~.secagg_protocol` secure aggregation's four stages (Bonawitz et al. 2017), with
+  dropout recovery; the server loop runs them in :class:`flcourse.federated.SecAggFedAvg`.
 """
 from .accountant import (DEFAULT_ORDERS, epsilon, noise_multiplier_for_epsilon, rdp_subsampled_gaussian,
                          rdp_to_epsilon)
@@ -14,11 +17,14 @@ from .fixed_point import clip_and_encode, decode_sum, max_summands, quantisation
 from .leakage import (batch_leakage_error, first_layer_gradient, reconstruction_error,
                       recover_input_from_dense_gradient, recover_input_from_gradient,
                       recover_label_from_bias_gradient, recover_label_from_gradient, update_leakage_error)
+from .secagg import SecAggCryptoError, agree, expand_mask, generate_keypair
+from .secagg_protocol import SecAggParticipant, SecureAggregationAborted, unmask_sum
 from .shamir import PRIME, lagrange_at_zero, reconstruct_bytes, reconstruct_secret, split_bytes, split_secret
 
-__all__ = ["DEFAULT_ORDERS", "PRIME", "batch_leakage_error", "clip_and_encode", "decode_sum", "epsilon",
-           "first_layer_gradient", "lagrange_at_zero", "max_summands", "noise_multiplier_for_epsilon",
-           "quantisation_step", "rdp_subsampled_gaussian", "rdp_to_epsilon", "reconstruct_bytes",
-           "reconstruct_secret", "reconstruction_error", "recover_input_from_dense_gradient",
+__all__ = ["DEFAULT_ORDERS", "PRIME", "SecAggCryptoError", "SecAggParticipant", "SecureAggregationAborted",
+           "agree", "batch_leakage_error", "clip_and_encode", "decode_sum", "epsilon", "expand_mask",
+           "first_layer_gradient", "generate_keypair", "lagrange_at_zero", "max_summands",
+           "noise_multiplier_for_epsilon", "quantisation_step", "rdp_subsampled_gaussian", "rdp_to_epsilon",
+           "reconstruct_bytes", "reconstruct_secret", "reconstruction_error", "recover_input_from_dense_gradient",
            "recover_input_from_gradient", "recover_label_from_bias_gradient", "recover_label_from_gradient",
-           "split_bytes", "split_secret", "update_leakage_error"]
+           "split_bytes", "split_secret", "unmask_sum", "update_leakage_error"]

@@ -1,7 +1,7 @@
 """Strategies, one file each: what a server asks of its clients and how it combines their answers.
 
 Every strategy is a :class:`Strategy`; :func:`available_strategies` finds them all by name
-(the command line's ``--strategy``), so a new strategy is one new file. See notebooks 05, 06 and 07.
+(the command line's ``--strategy``), so a new strategy is one new file. See notebooks 05, 06, 07 and 08.
 """
 import importlib
 import pkgutil
@@ -15,6 +15,7 @@ from .fedprox import FedProx
 from .robust import CenteredClipping, FedMedian, FedTrimmedAvg, GeometricMedian, NormBounding, RobustFedAvg
 from .robust_krum import Bulyan, Krum
 from .scaffold import Scaffold
+from .secagg import SecAggFedAvg
 from .timed import TimedFedAvg, TimedFedProx
 
 
@@ -33,5 +34,5 @@ def available_strategies() -> dict:
 
 
 __all__ = ["Bulyan", "CenteredClipping", "DPFedAvg", "FedAvg", "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD",
-           "FedTrimmedAvg", "GeometricMedian", "Krum", "NormBounding", "RobustFedAvg", "Scaffold", "Strategy",
+           "FedTrimmedAvg", "GeometricMedian", "Krum", "NormBounding", "RobustFedAvg", "Scaffold", "SecAggFedAvg", "Strategy",
            "TimedFedAvg", "TimedFedProx", "available_strategies", "clip_by_norm", "sample_clients", "split_stragglers"]
