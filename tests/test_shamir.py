@@ -183,3 +183,16 @@ def test_split_refuses_a_seed_int_as_rng():
 def test_reconstruct_errors_are_clear(shares, threshold, message):
     with pytest.raises(ValueError, match=message):
         reconstruct_secret(shares, threshold)
+
+
+def test_precomputed_lagrange_coefficients_give_the_same_bytes():
+    from flcourse.privacy.shamir import lagrange_at_zero
+
+    data = bytes(range(40))
+    shares = split_bytes(data, 7, 4, rng=random.Random(5))[2:6]
+    coefficients = lagrange_at_zero([x for x, _ in shares])
+    assert reconstruct_bytes(shares, 4, coefficients=coefficients) == data
+    with pytest.raises(ValueError, match="'coefficients' parameter of reconstruct_bytes must hold 4"):
+        reconstruct_bytes(shares, 4, coefficients=coefficients[:3])
+    with pytest.raises(ValueError, match="no marker byte"):  # coefficients of other holders: garbage
+        reconstruct_bytes(shares, 4, coefficients=lagrange_at_zero([1, 2, 3, 4]))

@@ -86,7 +86,14 @@ def agree(private: X25519PrivateKey, peer_public: bytes, label: bytes) -> bytes:
 
     Symmetric: ``agree(a, B, label) == agree(b, A, label)`` for key pairs (a, A) and (b, B).
     """
-    shared = private.exchange(check_public_key(peer_public, "agree"))
+    if not isinstance(peer_public, (bytes, bytearray)) or len(peer_public) != KEY_BYTES:
+        raise SecAggCryptoError(f"The 'peer_public' parameter of agree must be {KEY_BYTES} bytes. "
+                                f"Got {_describe(peer_public)} instead.")
+    try:
+        shared = private.exchange(X25519PublicKey.from_public_bytes(bytes(peer_public)))
+    except ValueError:
+        raise SecAggCryptoError(f"The 'peer_public' parameter of agree is a low-order X25519 point. "
+                                f"Got {bytes(peer_public).hex()} instead.") from None
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=label).derive(shared)
 
 

@@ -29,7 +29,7 @@ import numpy as np
 from .secagg import (KEY_BYTES, MASK_LABEL, SHARE_LABEL, SecAggCryptoError, add_mask, agree, decrypt_share,
                      encrypt_share, expand_mask, generate_keypair, pairwise_sign, private_key_bytes,
                      private_key_from_bytes)
-from .shamir import reconstruct_bytes, split_bytes
+from .shamir import lagrange_at_zero, reconstruct_bytes, split_bytes
 
 ELEMENT_BYTES = 16  # a field element of GF(2^127 - 1)
 SHARE_BYTES = 3 * ELEMENT_BYTES  # a share of 32 bytes: three elements
@@ -160,10 +160,12 @@ def unmask_sum(masked: dict, roster: dict, shares: dict, threshold: int, ciphert
     if len(holders) < threshold:
         raise SecureAggregationAborted(f"unmask_sum needs the shares of t = {threshold} survivors; got {len(holders)}")
     x_of = {cid: k + 1 for k, cid in enumerate(sorted(roster))}
+    coefficients = lagrange_at_zero([x_of[v] for v in holders])  # the same holders for every secret
 
     def rebuild(u):
         try:
-            return reconstruct_bytes([(x_of[v], unpack_elements(shares[v][u])) for v in holders], threshold)
+            return reconstruct_bytes([(x_of[v], unpack_elements(shares[v][u])) for v in holders], threshold,
+                                     coefficients=coefficients)
         except (KeyError, ValueError) as error:
             raise SecAggCryptoError(f"the shares of client {u} do not reconstruct its secret: {error}") from None
 

@@ -141,11 +141,13 @@ def split_bytes(data: bytes, n_shares: int, threshold: int, *,
     return [(x, tuple(shares[x - 1][1] for shares in per_element)) for x in range(1, n_shares + 1)]
 
 
-def reconstruct_bytes(shares, threshold: int) -> bytes:
+def reconstruct_bytes(shares, threshold: int, *, coefficients=None) -> bytes:
     """The bytes shared by :func:`split_bytes`, from the first ``threshold`` of ``shares``.
 
     Raises ``ValueError`` if a reconstructed element lacks its marker byte, which is what
     inconsistent shares (from different secrets, or altered) almost always give.
+    ``coefficients``, the :func:`lagrange_at_zero` of the first ``threshold`` x's, may be passed
+    by a caller that rebuilds many secrets from the same holders (computed here otherwise).
     """
     owner = "reconstruct_bytes"
     shares = list(shares) if not isinstance(shares, (list, tuple)) else shares
@@ -156,7 +158,11 @@ def reconstruct_bytes(shares, threshold: int) -> bytes:
                          f"of one length, as split_bytes returns. Got tuples of lengths "
                          f"{sorted(lengths)} instead.")
     xs, _ = _check_shares([(s[0], 0) for s in shares], threshold, owner)
-    coefficients = lagrange_at_zero(xs)
+    if coefficients is None:
+        coefficients = lagrange_at_zero(xs)
+    elif len(coefficients) != threshold:
+        raise ValueError(f"The 'coefficients' parameter of {owner} must hold {threshold} Lagrange coefficients, "
+                         f"one per share used. Got {len(coefficients)} instead.")
     chunks = []
     for k in range(lengths.pop() if lengths else 0):
         ys = [_check_field_int(s[1][k], "shares", owner, low=0) for s in shares[:threshold]]
@@ -193,11 +199,12 @@ def random_element(rng, owner: str = "random_element") -> int:
 
 
 def _evaluate(coefficients: list[int], x: int) -> int:
-    """f(x) mod p by Horner's rule, coefficients from the constant term up."""
+    """f(x) mod p by Horner's rule, coefficients from the constant term up, reduced once at the
+    end (the holders' x are small, so the exact value has only t * (127 + log2 x) bits)."""
     value = 0
     for coefficient in reversed(coefficients):
-        value = (value * x + coefficient) % PRIME
-    return value
+        value = value * x + coefficient
+    return value % PRIME
 
 
 def _check_field_int(value, name: str, owner: str, low: int) -> int:

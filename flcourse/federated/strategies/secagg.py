@@ -129,11 +129,15 @@ class SecAggFedAvg(FedAvg):
                          lambda cid, reply: _check_ciphertexts(cid, reply, len(roster)))
         check_survivors(sent, t, "share-keys", server_round)
         u2 = sorted(sent)
-        others = {u: [v for v in roster if v != u] for u in u2}  # the order of u's ciphertexts
+        order = {v: k for k, v in enumerate(roster)}  # u's ciphertexts follow the roster, u left out
+
+        def row(u, v):
+            return order[v] - (order[v] > order[u])
+
         inboxes = {}
         for v in u2:
             senders = [u for u in u2 if u != v]
-            blobs = [sent[u][others[u].index(v)] for u in senders]
+            blobs = [sent[u][row(u, v)] for u in senders]
             inboxes[v] = (np.array(senders, dtype=np.int64), np.stack(blobs) if blobs else
                           np.zeros((0, CIPHERTEXT_BYTES), dtype=np.uint8))
         return inboxes
