@@ -16,6 +16,7 @@ def test_a_round_recovers_the_mean_of_the_survivors(bench):
     row = bench.measure(8, 50, 0.25, seed=1)
     assert row["n_dropped"] == 2 and row["threshold"] == 5
     assert row["max_abs_error"] <= row["error_bound"]
+    assert 0 < row["plain_server_seconds"] < row["server_seconds"]
 
 
 def test_the_plain_baseline_is_the_survivors_framed_uint32_vectors(bench):
@@ -28,7 +29,8 @@ def test_the_plain_baseline_is_the_survivors_framed_uint32_vectors(bench):
 
 
 def test_the_summary_names_the_issue_figures(bench):
-    rows = [dict(n=100, d=100_000, dropout=p, bytes_ratio=1.1 + p, server_seconds=2.0 + p, client_seconds=0.1)
+    rows = [dict(n=100, d=100_000, dropout=p, bytes_ratio=1.1 + p, server_seconds=2.0 + p, client_seconds=0.1,
+                 plain_server_seconds=0.01)
             for p in (0.0, 0.3)]
     line = bench.summary_line(rows)
     assert line.startswith("secagg_bytes_ratio_n100_d100000=1.10 secagg_unmask_seconds_n100_d100000_drop30=2.30 ")

@@ -45,7 +45,8 @@ def plain_round(clients, survivors, strategy, params, config):
             delta = NumpyClient.fit(client, params, config)[0]
             total = total + clip_and_encode(delta, strategy.clip, strategy.bits).astype(object)
     total = np.array([int(v) % 2**32 for v in total], dtype=np.uint64)
-    return params + strategy.server_lr * decode_sum(total, len(survivors), strategy.clip, strategy.bits) / len(survivors)
+    mean = decode_sum(total, len(survivors), strategy.clip, strategy.bits) / len(survivors)
+    return params + strategy.server_lr * mean
 
 
 def test_a_round_equals_the_plain_loop_over_the_clients_changes(data):

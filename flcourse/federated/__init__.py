@@ -10,8 +10,8 @@ Layers, each importing only those above it in this list:
   clients' speeds, links and presence on a simulated clock;
 - :mod:`~.strategies` one file per algorithm; :mod:`~.checkpoint`, :mod:`~.identity`,
   :mod:`~.history` what a run saves;
-- :mod:`~.server` the one round loop; :mod:`~.attacks` malicious clients, for studying defences; :mod:`~.secagg_client` a client
-  behind secure aggregation.
+- :mod:`~.server` the one round loop; :mod:`~.attacks` malicious clients, for studying defences;
+  :mod:`~.secagg_client` a client behind secure aggregation.
 
 See notebooks 05, 06, 07 and 08.
 """

@@ -34,5 +34,6 @@ def available_strategies() -> dict:
 
 
 __all__ = ["Bulyan", "CenteredClipping", "DPFedAvg", "FedAvg", "FedAvgM", "FedBuff", "FedMedian", "FedProx", "FedSGD",
-           "FedTrimmedAvg", "GeometricMedian", "Krum", "NormBounding", "RobustFedAvg", "Scaffold", "SecAggFedAvg", "Strategy",
-           "TimedFedAvg", "TimedFedProx", "available_strategies", "clip_by_norm", "sample_clients", "split_stragglers"]
+           "FedTrimmedAvg", "GeometricMedian", "Krum", "NormBounding", "RobustFedAvg", "Scaffold", "SecAggFedAvg",
+           "Strategy", "TimedFedAvg", "TimedFedProx", "available_strategies", "clip_by_norm", "sample_clients",
+           "split_stragglers"]
