@@ -5,10 +5,10 @@ For each of the 120 points of chapter 08's grid, z in {0.5, 0.8, 1.1, 2, 4}, q i
 Gaussian steps with dp-accounting's RdpAccountant (default orders) and with
 ``flcourse.privacy.epsilon``, twice: over the orders dp-accounting keeps (it drops the fractional
 orders whose series it cannot sum in 1,000 terms, at q = 0.1 and z <= 1.1) and over all 156 default
-orders. Timing: the whole grid, no caching, best of 3 runs of each, in this one process. Needs a
-Python with dp-accounting (``pip install dp-accounting``) and flcourse importable:
+orders. Timing: the whole grid, no caching, best of 3 runs of each, in this one process.
+dp-accounting comes with the test extra (``python course.py test`` installs it):
 
-    PYTHONPATH=. /path/to/venv-with-dp-accounting/bin/python benchmarks/accountant.py
+    python benchmarks/accountant.py
 
 Writes benchmarks/results/accountant.{json,png}; the last line is
 ``max_rel_err_vs_dp_accounting=<x> max_rel_err_all_orders=<x> speed_vs_dp_accounting=<x.x>``
