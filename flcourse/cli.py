@@ -155,13 +155,15 @@ def make_model(args, data):
 def run_federated(args, recorder: Recorder) -> dict:
     """Build data, partition, clients, strategy and server from ``args``; run; save; return the history."""
     import flcourse as fl
-    from flcourse.federated import ProcessClients, Server, make_clients
+    from flcourse.federated import ProcessClients, SecAggClient, SecAggFedAvg, Server, make_clients
 
     data = load_data(args)
     model = make_model(args, data)
     strategy = make_strategy(args)
     partition = fl.make_partition(args.partition, data.y_train, args.clients, seed=args.seed)
     clients = make_clients(model, data.X_train, data.y_train, partition)
+    if isinstance(strategy, SecAggFedAvg):  # its clients answer the four stages of secure aggregation
+        clients = [SecAggClient(client) for client in clients]
     recorder.server = Server(model, strategy, ProcessClients(clients) if args.processes else clients,
                              test_set=(data.X_test, data.y_test), checkpoint_path=args.out / CHECKPOINT,
                              seed=args.seed)

@@ -100,7 +100,7 @@ def test_fewer_than_t_survivors_abort_the_round(data):
 def test_one_client_alone_is_refused(data):
     model = data[0]
     clients = [SecAggClient(c) for c in honest(data)]
-    with pytest.raises(SecureAggregationAborted, match="needs two clients or more"):
+    with pytest.raises(SecureAggregationAborted, match=r"needs two clients or more\) stage: 1 client\(s\) left"):
         Server(model, SecAggFedAvg(fraction_fit=0.1), clients, seed=5).run(1)
 
 
@@ -159,3 +159,23 @@ def test_the_wrapper_refuses_a_client_without_fit_and_stages_out_of_order(data):
     client = SecAggClient(make_clients(data[0], data[1], data[2], data[3])[0])
     with pytest.raises(ValueError, match="no secure-aggregation session for round 3"):
         client.secagg_unmask(3, [0, 1], [])
+
+
+def test_more_clients_than_the_ring_can_sum_are_refused_before_any_stage(data):
+    strategy = SecAggFedAvg()
+    strategy.bits = 31  # past the constructor's constraint (2..24): 2 sums of 31 bits fit in Z_2^32, not 6
+    params = np.zeros(data[0].n_params)
+    strategy.initialize(params)
+    with pytest.raises(ValueError, match="'bits' parameter of SecAggFedAvg is too large for 6 clients"):
+        strategy.run_round(1, params, list(range(N_CLIENTS)), np.random.default_rng(0), grid=None)
+
+
+def test_the_command_line_wraps_its_clients_for_secure_aggregation(tmp_path):
+    from flcourse.cli import main
+
+    import json
+
+    assert main(["run", "--strategy", "secaggfedavg", "--clients", "4", "--fraction", "1", "--rounds", "2",
+                 "--no-progress", "--seed", "0", "--out", str(tmp_path)]) == 0
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [m.get("n_masked") for m in history["strategy_metrics"]] == [None, 4, 4]

@@ -17,11 +17,12 @@ from ..privacy.secagg_protocol import SecAggParticipant
 from .attacks.clients import reply_fields
 from .federation import client_fingerprint
 from .strategies.dpfedavg import clip_by_norm
+from .wrapper import ClientWrapper
 
 _SESSIONS: dict = {}  # {cid: the SecAggParticipant of its current round}, in this process
 
 
-class SecAggClient:
+class SecAggClient(ClientWrapper):
     """``client`` behind secure aggregation: it trains as ``client`` does, then sends only its
     masked, encoded change.
 
@@ -32,22 +33,8 @@ class SecAggClient:
     """
 
     def __init__(self, client):
-        if not callable(getattr(client, "fit", None)):
-            raise TypeError(f"The 'client' parameter of SecAggClient must be a client with a fit method. "
-                            f"Got {type(client).__name__} instead.")
-        self.client, self._session = client, None
-
-    cid = property(lambda self: self.client.cid, doc="The inner client's id.")
-    n_samples = property(lambda self: self.client.n_samples, doc="The inner client's declared size.")
-
-    @property
-    def state(self):
-        """The inner client's state, which the runner saves and restores."""
-        return self.client.state
-
-    @state.setter
-    def state(self, value):
-        self.client.state = value
+        super().__init__(client)
+        self._session = None
 
     def secagg_advertise(self, server_round) -> np.ndarray:
         """Stage 0: start this round's session; its two public keys (64 bytes as uint8)."""
@@ -101,13 +88,6 @@ class SecAggClient:
         """The inner client's fit (for strategies without secure aggregation)."""
         return self.client.fit(params, config)
 
-    def evaluate(self, params, config: dict):
-        """The inner client's evaluation."""
-        return self.client.evaluate(params, config)
-
     def fingerprint(self) -> str | None:
         """The inner client's data fingerprint: the wrapper adds no behaviour a checkpoint must match."""
         return client_fingerprint(self.client)
-
-    def __repr__(self) -> str:
-        return f"SecAggClient({self.client!r})"

@@ -34,7 +34,7 @@ import numpy as np
 
 from .._validation import check_params, check_rng, check_scalar, check_X, check_y
 from ..models import MLP, SoftmaxRegression, check_model, one_hot, softmax_unchecked
-from .leakage import recover_label_from_bias_gradient
+from .leakage import recover_label_from_bias_gradient, row_norms
 
 __all__ = ["gradient_matching_loss", "matched_reconstruction_error", "reconstruct_from_gradient",
            "recover_labels_from_gradient"]
@@ -290,10 +290,7 @@ def matched_reconstruction_error(X_hat, X) -> tuple[np.ndarray, np.ndarray]:
     if X_hat.shape != X.shape:
         raise ValueError(f"The 'X_hat' parameter of {owner} must have the shape of X, {X.shape}: one "
                          f"reconstruction per input. Got an array of shape {X_hat.shape} instead.")
-    norms = np.linalg.norm(X, axis=1)
-    if not norms.all():
-        raise ValueError(f"The 'X' parameter of {owner} must have no all-zero row (the error is "
-                         f"relative). Got row {int(np.argmin(norms))} all zero instead.")
+    norms = row_norms(X, owner)
     cost = np.linalg.norm(X_hat[:, None, :] - X[None, :, :], axis=2) / norms  # cost[i, k]: X_hat[i] vs X[k]
     rows, cols = linear_sum_assignment(cost)
     order = rows[np.argsort(cols)].astype(np.int64)

@@ -21,7 +21,7 @@ from ..federated.client import check_fit_config
 from ..federated.local import local_sgd
 from ..models import MLP, Model, SoftmaxRegression, check_model
 
-__all__ = ["batch_leakage_error", "first_layer_gradient", "recover_input_from_dense_gradient",
+__all__ = ["batch_leakage_error", "first_layer_gradient", "recover_input_from_dense_gradient", "row_norms",
            "recover_input_from_gradient", "recover_label_from_bias_gradient",
            "recover_label_from_gradient", "reconstruction_error", "update_leakage_error"]
 
@@ -192,11 +192,17 @@ def reconstruction_error(x_hat, X) -> float:
     if x_hat.shape != (X.shape[1],):
         raise ValueError(f"The 'x_hat' parameter of {owner} must have shape ({X.shape[1]},), one "
                          f"entry per column of X. Got an array of shape {x_hat.shape} instead.")
+    norms = row_norms(X, owner)
+    return float(np.min(np.linalg.norm(X - x_hat, axis=1) / norms))
+
+
+def row_norms(X, owner: str) -> np.ndarray:
+    """The L2 norm of each row of ``X``, which must have no all-zero row (errors are relative to them)."""
     norms = np.linalg.norm(X, axis=1)
     if not norms.all():
         raise ValueError(f"The 'X' parameter of {owner} must have no all-zero row (the error is "
                          f"relative). Got row {int(np.argmin(norms))} all zero instead.")
-    return float(np.min(np.linalg.norm(X - x_hat, axis=1) / norms))
+    return norms
 
 
 def batch_leakage_error(model, params, X, y) -> float:

@@ -49,13 +49,14 @@ from ..federated.federation import client_fingerprint
 from ..federated.messages import FitRes
 from ..federated.runners import can_train_together
 from ..federated.strategies.dpfedavg import clip_by_norm
+from ..federated.wrapper import ClientWrapper
 from .accountant import epsilon, noise_multiplier_for_epsilon
 
 NOISE_STREAM = 0x4C4450  # ("LDP") the last key of a client's noise stream, apart from its minibatch stream
 NEIGHBOURS = {"add_remove": 1.0, "replace": 2.0}  # the sensitivity of a report, in units of C
 
 
-class LocalDPClient:
+class LocalDPClient(ClientWrapper):
     """A client that clips its change to norm C and adds N(0, (z C)^2 I) to it before replying.
 
     It trains the wrapped client as asked, takes its change Delta = w_k - w_t (the reply itself
@@ -81,29 +82,14 @@ class LocalDPClient:
 
     def __init__(self, client, *, clip_norm: float, noise_multiplier: float, seed: int = 0):
         owner = "LocalDPClient"
-        if not callable(getattr(client, "fit", None)):
-            raise TypeError(f"The 'client' parameter of {owner} must be a client with a fit method. "
-                            f"Got {type(client).__name__} instead.")
+        super().__init__(client)
         cid = getattr(client, "cid", None)
         if isinstance(cid, bool) or not isinstance(cid, numbers.Integral) or cid < 0:
             raise TypeError(f"The 'client' parameter of {owner} must have a non-negative int 'cid' (its "
                             f"noise is drawn from it). Got cid={cid!r} instead.")
-        self.client = client
         self.clip_norm = check_scalar(clip_norm, "clip_norm", owner, low=0)
         self.noise_multiplier = check_scalar(noise_multiplier, "noise_multiplier", owner, low=0, closed="left")
         self.seed = check_scalar(seed, "seed", owner, int, low=0, closed="left")
-
-    cid = property(lambda self: self.client.cid, doc="The inner client's id.")
-    n_samples = property(lambda self: getattr(self.client, "n_samples", None), doc="The inner client's size.")
-
-    @property
-    def state(self):
-        """The inner client's state, which the runner saves and restores."""
-        return self.client.state
-
-    @state.setter
-    def state(self, value):
-        self.client.state = value
 
     def stack_key(self, config: dict):
         """Wrappers whose inner clients can train together (:meth:`fit_stacked`) share the inner key;
@@ -146,10 +132,6 @@ class LocalDPClient:
         settings = [self.clip_norm, self.noise_multiplier, self.seed]
         text = json.dumps(["LocalDPClient", settings, client_fingerprint(self.client)], default=str)
         return hashlib.sha256(text.encode()).hexdigest()
-
-    def evaluate(self, params, config: dict):
-        """The inner client's evaluation (its loss on its own data is not privatised)."""
-        return self.client.evaluate(params, config)
 
     def __repr__(self) -> str:
         return (f"LocalDPClient({self.client!r}, clip_norm={self.clip_norm!r}, "

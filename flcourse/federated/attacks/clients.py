@@ -26,6 +26,7 @@ from ...models import Model
 from ..client import NumpyClient
 from ..federation import client_fingerprint
 from ..messages import FitRes
+from ..wrapper import ClientWrapper
 from .formulas import flip_labels, gaussian_noise, scale_update, sign_flip
 
 
@@ -39,7 +40,7 @@ def reply_fields(reply) -> tuple:
                     f"Got {type(reply).__name__} instead.")
 
 
-class PoisonedClient:
+class PoisonedClient(ClientWrapper):
     """Base of the model-poisoning wrappers: subclasses define ``craft(delta, config)``.
 
     Parameters
@@ -47,24 +48,6 @@ class PoisonedClient:
     client : client
         The honest client whose training the attacker runs (any object with ``fit``).
     """
-
-    def __init__(self, client):
-        if not callable(getattr(client, "fit", None)):
-            raise TypeError(f"The 'client' parameter of {type(self).__name__} must be a client with a fit "
-                            f"method. Got {type(client).__name__} instead.")
-        self.client = client
-
-    cid = property(lambda self: self.client.cid, doc="The inner client's id.")
-    n_samples = property(lambda self: self.client.n_samples, doc="The inner client's declared size.")
-
-    @property
-    def state(self):
-        """The inner client's state (SCAFFOLD's c_i ...), which the runner saves and restores."""
-        return self.client.state
-
-    @state.setter
-    def state(self, value):
-        self.client.state = value
 
     def fit(self, params, config: dict) -> FitRes:
         """Train the honest client, then answer with the crafted change (or parameters)."""
@@ -84,13 +67,6 @@ class PoisonedClient:
         settings = {key: value for key, value in sorted(vars(self).items()) if key != "client"}
         text = json.dumps([type(self).__name__, settings, client_fingerprint(self.client)], default=str)
         return hashlib.sha256(text.encode()).hexdigest()
-
-    def evaluate(self, params, config: dict):
-        """The inner client's evaluation: an attacker's data are real."""
-        return self.client.evaluate(params, config)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.client!r})"
 
 
 class SignFlipClient(PoisonedClient):

@@ -92,7 +92,12 @@ class SecAggFedAvg(FedAvg):
         instructions = self.configure_fit(server_round, params.copy(), cids, rng)
         t = self.threshold_count(len(instructions))
         if len(instructions) < 2:
-            check_survivors([], 2, "selection (secure aggregation needs two clients or more)", server_round)
+            check_survivors(list(instructions), 2, "selection (secure aggregation needs two clients or more)",
+                            server_round)
+        if len(instructions) > max_summands(self.bits):
+            raise ValueError(f"The 'bits' parameter of SecAggFedAvg is too large for {len(instructions)} clients: "
+                             f"their sum would wrap in Z_2^32 (at most {max_summands(self.bits)} at "
+                             f"{self.bits} bits). Got bits={self.bits} instead.")
         roster = self._advertise(server_round, instructions, t, grid)
         inboxes = self._share_keys(server_round, roster, t, grid)
         d = params.size
@@ -105,8 +110,6 @@ class SecAggFedAvg(FedAvg):
                            lambda cid, reply: _check_shares(cid, reply, sorted(inboxes)))
         check_survivors(shares, t, "unmask", server_round)
         total = unmask_sum({u: y for u, (y, _) in masked.items()}, roster, shares, t, inboxes)
-        if len(u3) > max_summands(self.bits):
-            raise ValueError(f"SecAggFedAvg: {len(u3)} changes of {self.bits} bits overflow Z_2^32")
         mean = decode_sum(total, len(u3), self.clip, self.bits) / len(u3)
         metrics = {"n_selected": len(instructions), "threshold": t, "n_keys": len(roster),
                    "n_shared": len(inboxes), "n_masked": len(u3), "n_unmasked": len(shares),
