@@ -1,6 +1,8 @@
 """Clients and a strategy for tests of multi-stage rounds (importable by spawned processes)."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from flcourse.federated import FedAvg, NumpyClient, check_fit_res
@@ -51,16 +53,19 @@ def check_counts(cid, reply):
 
 class DroppingSecAggClient(SecAggClient):
     """A SecAggClient that stops answering at stage ``drop_at`` of round ``in_round`` (and after):
-    ``"advertise"``, ``"share_keys"``, ``"masked_fit"`` or ``"unmask"``."""
+    ``"advertise"``, ``"share_keys"``, ``"masked_fit"`` or ``"unmask"``. ``how="exit"`` kills its
+    process there instead of raising (process clients only)."""
 
     STAGES = ("advertise", "share_keys", "masked_fit", "unmask")
 
-    def __init__(self, client, drop_at: str, in_round: int = 1):
+    def __init__(self, client, drop_at: str, in_round: int = 1, how: str = "raise"):
         super().__init__(client)
-        self.drop_at, self.in_round = drop_at, in_round
+        self.drop_at, self.in_round, self.how = drop_at, in_round, how
 
     def _drop(self, stage, server_round):
         if int(server_round) >= self.in_round and self.STAGES.index(stage) >= self.STAGES.index(self.drop_at):
+            if self.how == "exit":
+                os._exit(3)
             raise ConnectionError(f"client {self.cid} went offline at the {stage} stage")
 
     def secagg_advertise(self, server_round):

@@ -173,3 +173,31 @@ def test_t_minus_one_shares_do_not_reconstruct_the_seed(inputs):
         assert reconstruct_bytes(shares[:3], 3) != seed
     except ValueError:
         pass
+
+
+def hkdf_sha256(ikm: bytes, info: bytes, length: int, salt: bytes = b"") -> bytes:
+    """RFC 5869 with the standard library's HMAC: an implementation independent of ``cryptography``."""
+    import hashlib
+    import hmac
+
+    prk = hmac.new(salt or bytes(32), ikm, hashlib.sha256).digest()
+    okm, block = b"", b""
+    for counter in range(1, -(-length // 32) + 1):
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+    return okm[:length]
+
+
+def test_the_independent_hkdf_meets_rfc_5869_test_case_1():
+    okm = hkdf_sha256(bytes([0x0B] * 22), bytes(range(0xF0, 0xFA)), 42, salt=bytes(range(13)))
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                         "34007208d5b887185865")
+
+
+def test_key_agreement_is_rfc_7748_x25519_then_hkdf():
+    from flcourse.privacy.secagg import private_key_from_bytes
+
+    alice = private_key_from_bytes(bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a"))
+    bob_public = bytes.fromhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+    shared = bytes.fromhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")  # RFC 7748, 6.1
+    assert agree(alice, bob_public, MASK_LABEL) == hkdf_sha256(shared, MASK_LABEL, 32)

@@ -88,6 +88,18 @@ def test_in_process_and_process_clients_give_identical_sums(data):
     assert apart.history_["bytes_received"] == alone.history_["bytes_received"]
 
 
+def test_a_client_process_killed_mid_round_is_recovered_like_one_that_left(data):
+    model = data[0]
+    left = [DroppingSecAggClient(c, "masked_fit") if c.cid == 1 else SecAggClient(c) for c in honest(data)]
+    killed = [DroppingSecAggClient(c, "masked_fit", how="exit") if c.cid == 1 else SecAggClient(c)
+              for c in honest(data)]
+    alone = Server(model, SecAggFedAvg(lr=0.5), left, seed=5, on_invalid="drop").run(1)
+    apart = Server(model, SecAggFedAvg(lr=0.5), ProcessClients(killed), seed=5, on_invalid="drop",
+                   round_timeout=10.0).run(1)
+    assert np.array_equal(alone.params_, apart.params_)
+    assert apart.history_["dropped"][1][0][0] == 1 and apart.history_["strategy_metrics"][1]["n_masked"] == 5
+
+
 def test_fewer_than_t_survivors_abort_the_round(data):
     model = data[0]
     clients = drop_pattern(honest(data))
