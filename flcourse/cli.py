@@ -226,6 +226,8 @@ def outcome(error: BaseException, recorder: Recorder, args) -> tuple[int, str] |
         when = f"after round {recorder.last_round}" if recorder.last_round is not None \
             else "before any round finished"
         return code, f"{what} {when}; {recorder.holds()}"
+    if isinstance(error, CheckpointError) and "client set differs" in text:
+        text += " (the clients' data follow --dataset, --partition, --clients and --seed: resume with the same)"
     if isinstance(error, CheckpointError) or \
             (isinstance(error, (ValueError, TypeError)) and not recorder.started):
         return 2, f"error: {text}"

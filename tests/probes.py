@@ -311,6 +311,38 @@ def api_probes():
      *[(f"evil evaluate {label}", mal(lambda p, q, n, m: (q, n, m), evaluate=ev, evaluate_clients=True), OK(eval_sane)) for label, ev in [
          ("loss NaN", lambda l, n, m: (NAN, n, m)), ("n=10**300", lambda l, n, m: (l, 10**300, m)),
          ("accuracy 7", lambda l, n, m: (l, n, {"accuracy": 7.0})), ("raises", lambda l, n, m: 1 / 0)]],
+     *privacy_probes(SM, X, Y, P0, clients, srv),
+    ]
+
+
+def privacy_probes(SM, X, Y, P0, clients, srv):   # chapter 08: the accountant, leakage, DP, secure aggregation
+    from flcourse import privacy
+    from flcourse.federated import DPFedAvg, SecAggClient, SecAggFedAvg
+    from flcourse.privacy.secagg_protocol import SecureAggregationAborted
+    secure = lambda: [SecAggClient(c) for c in clients()]
+    grad = SM.loss_grad(P0, X[:1], Y[:1])[1]
+    return [
+     *bad(("epsilon q=1.5", lambda: privacy.epsilon(1.0, 1.5, 10, 1e-5), "q"),
+          ("epsilon delta=0", lambda: privacy.epsilon(1.0, 0.1, 10, 0.0), "delta"),
+          ("epsilon steps=2.5", lambda: privacy.epsilon(1.0, 0.1, 2.5, 1e-5), "steps"),
+          ("noise for epsilon -1", lambda: privacy.noise_multiplier_for_epsilon(-1.0, 0.1, 10, 1e-5), "target_epsilon"),
+          ("recover input, grad short", lambda: privacy.recover_input_from_gradient(SM, grad[:-1]), "grad"),
+          ("DLG n_samples=0", lambda: privacy.reconstruct_from_gradient(SM, P0, grad, 0), "n_samples"),
+          ("DLG grad NaN", lambda: privacy.reconstruct_from_gradient(SM, P0, grad * NAN, 1), "grad"),
+          ("split_secret threshold 0", lambda: privacy.split_secret(5, 3, 0), "threshold"),
+          ("clip_and_encode bits=1", lambda: privacy.clip_and_encode([0.5], 1.0, 1), "bits"),
+          ("expand_mask seed short", lambda: privacy.expand_mask(b"short", 4), "seed"),
+          ("LocalDPClient clip_norm=0", lambda: privacy.LocalDPClient(clients()[0], clip_norm=0.0, noise_multiplier=1.0),
+           "clip_norm"),
+          ("SecAggClient(None)", lambda: SecAggClient(None), "client"),
+          ("DPFedAvg sampling_rate=0", srv(strategy=DPFedAvg(sampling_rate=0.0)), "sampling_rate"),
+          ("SecAggFedAvg threshold=0", srv(strategy=SecAggFedAvg(threshold=0.0), cl=secure()), "threshold"),
+          ("SecAggFedAvg noise without clip_norm", srv(strategy=SecAggFedAvg(noise_multiplier=1.0), cl=secure()),
+           "noise_multiplier")),
+     ("SecAggFedAvg over plain clients, under drop", srv(strategy=SecAggFedAvg(), on_invalid="drop"),
+      E(SecureAggregationAborted, "advertise-keys", "threshold")),
+     ("SecAggFedAvg, 4 secure clients", srv(strategy=SecAggFedAvg(lr=0.1), cl=secure(), n=2),
+      OK(lambda s: [m["n_masked"] for m in s.history_["strategy_metrics"][1:]] == [4, 4])),
     ]
 
 
@@ -554,7 +586,9 @@ def fault_child(kind, fault, method):
             if fault not in signals:
                 clients[1] = FaultyClient(clients[1], fault, from_round=2)
             runner = ProcessClients(clients, start_method=method)
-            watch(runner, "fit", lambda cids, params, config, timeout: config["server_round"] == 2, lambda: runner.processes)
+            def round_two_fit(method, requests, timeout):   # the round grid sends each stage through runner.send
+                return method == "fit" and any(args[1].get("server_round") == 2 for args in requests.values())
+            watch(runner, "send", round_two_fit, lambda: runner.processes)
             Server(model, FedAvg(), runner, round_timeout=FAULT_TIMEOUT, on_invalid="fail", seed=0).run(3)
         outcome = {"error": None, "message": "finished"}
     except BaseException as exc:  # noqa: BLE001

@@ -234,7 +234,8 @@ def test_resume_ends_with_the_history_of_an_uninterrupted_run(stop, tmp_path, mo
     (["--clients", "5"], "the client set differs: 4 clients in the checkpoint, 5 here."),
     (["--dataset", "breast_cancer"], "model SoftmaxRegression's 'n_classes' is 10 in the checkpoint and 2 here."),
     ([], "The 'n_rounds' parameter of Server.run must be at least the round of the checkpoint"),
-], ids=["other-lr", "other-clients", "other-dataset", "fewer-rounds"])
+    (["--seed", "1"], "resume with the same)"),  # another split of the same data: say which options set it
+], ids=["other-lr", "other-clients", "other-dataset", "fewer-rounds", "other-seed"])
 def test_resume_with_other_arguments_exits_2_saying_what_differs(changed, message, tmp_path, capsys):
     main(["fedavg", *TINY, "--rounds", "2", "--out", str(tmp_path)])
     capsys.readouterr()
