@@ -9,7 +9,7 @@ from flcourse.privacy.fixed_point import clip_and_encode, decode_sum, quantisati
 from flcourse.privacy.secagg import (MASK_LABEL, SHARE_LABEL, SecAggCryptoError, agree, check_public_key,
                                      decrypt_share, encrypt_share, expand_mask, generate_keypair, pairwise_sign)
 from flcourse.privacy.secagg_protocol import (SecAggParticipant, SecureAggregationAborted, check_survivors,
-                                              unmask_sum)
+                                              harary_neighbourhoods, unmask_sum)
 
 
 def run_protocol(inputs, threshold, *, drop_before_share=(), drop_before_masked=(), drop_before_unmask=()):
@@ -201,3 +201,47 @@ def test_key_agreement_is_rfc_7748_x25519_then_hkdf():
     bob_public = bytes.fromhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
     shared = bytes.fromhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")  # RFC 7748, 6.1
     assert agree(alice, bob_public, MASK_LABEL) == hkdf_sha256(shared, MASK_LABEL, 32)
+
+
+@pytest.mark.parametrize("n, k", [(12, 4), (9, 2), (10, 6), (5, 8)])
+def test_the_harary_graph_is_k_regular_symmetric_and_seeded(n, k):
+    groups = harary_neighbourhoods(range(n), k, 3)
+    degree = min(k, n - 1)
+    for u, group in groups.items():
+        assert u in group and len(group) == degree + 1 and group == sorted(group)
+        assert all(u in groups[v] for v in group)  # v is u's neighbour if and only if u is v's
+    assert groups == harary_neighbourhoods(reversed(range(n)), k, 3)
+    assert k >= n - 1 or groups != harary_neighbourhoods(range(n), k, 4)
+    with pytest.raises(ValueError, match="'k' parameter of harary_neighbourhoods must be an even int >= 2. Got 3"):
+        harary_neighbourhoods(range(n), 3, 0)
+
+
+def secure_sum_plus(inputs, k, t, gone_masked=(), gone_unmask=()):
+    """SecAgg+ by hand: each client's roster is its neighbourhood."""
+    n = len(inputs)
+    groups = harary_neighbourhoods(range(n), k, 0)
+    people = {u: SecAggParticipant(u, 2) for u in range(n)}
+    keys = {u: p.public_keys for u, p in people.items()}
+    sent = {u: people[u].share_keys({v: keys[v] for v in groups[u]}, t) for u in range(n)}
+    u3 = [u for u in range(n) if u not in gone_masked]
+    masked = {u: people[u].masked_input(inputs[u], {v: sent[v][u] for v in groups[u] if v != u}) for u in u3}
+    shares = {v: people[v].unmask([u for u in groups[v] if u in masked], [u for u in groups[v] if u not in masked])
+              for v in u3 if v not in gone_unmask}
+    return unmask_sum(masked, keys, shares, t, range(n), groups), u3, groups
+
+
+@pytest.mark.parametrize("gone_masked, gone_unmask", [((), ()), ((3,), ()), ((), (5,)), ((3, 8), (5,))])
+def test_secagg_plus_sums_exactly_with_dropouts(inputs, gone_masked, gone_unmask):
+    many = inputs + inputs[:4]  # 12 clients
+    total, u3, groups = secure_sum_plus(many, 4, 3, gone_masked, gone_unmask)
+    assert all(len(g) == 5 for g in groups.values())
+    assert np.array_equal(total, plain_sum(many, u3))
+
+
+def test_secagg_plus_aborts_when_a_neighbourhood_reveals_fewer_than_t_shares(inputs):
+    many = inputs + inputs[:4]
+    groups = harary_neighbourhoods(range(12), 4, 0)
+    helpers = [v for v in groups[3] if v != 3]  # client 3 drops; three of its four neighbours fall silent
+    message = r"secret of client \d+ has [01] share\(s\) revealed, fewer than"
+    with pytest.raises(SecureAggregationAborted, match=message):
+        secure_sum_plus(many, 4, 2, gone_masked=(3,), gone_unmask=helpers[:3])

@@ -191,3 +191,34 @@ def test_the_command_line_wraps_its_clients_for_secure_aggregation(tmp_path):
                  "--no-progress", "--seed", "0", "--out", str(tmp_path)]) == 0
     history = json.loads((tmp_path / "history.json").read_text())
     assert [m.get("n_masked") for m in history["strategy_metrics"]] == [None, 4, 4]
+
+
+@pytest.mark.parametrize("stage", DroppingSecAggClient.STAGES)
+def test_secagg_plus_recovers_a_client_dropping_at_each_stage(data, stage):
+    """k = 2 on 6 clients: a ring, each client's secrets shared 2-of-3 with its two neighbours."""
+    model = data[0]
+    inner = honest(data, Recording)
+    clients = [DroppingSecAggClient(c, stage) if c.cid == 2 else SecAggClient(c) for c in inner]
+    server = Server(model, SecAggFedAvg(lr=0.5, neighbours=2), clients, seed=3, on_invalid="drop").run(1)
+    survivors = set(range(N_CLIENTS)) - ({2} if stage != "unmask" else set())
+    params, config = inner[0].seen[-1]
+    assert np.array_equal(server.params_, plain_round(inner, survivors, SecAggFedAvg(lr=0.5), params, config))
+    metrics = server.history_["strategy_metrics"][1]
+    assert metrics["neighbours"] == 2 and metrics["share_threshold"] == 2
+
+
+def test_secagg_plus_sends_fewer_bytes_and_in_processes_gives_the_same_sum(data):
+    model, X, y, _ = data
+    partition = [np.arange(k, len(y), 12) for k in range(12)]
+    make = lambda: [SecAggClient(NumpyClient(model, X[p], y[p], cid=k)) for k, p in enumerate(partition)]  # noqa: E731
+    full = Server(model, SecAggFedAvg(lr=0.5), make(), seed=1).run(1)
+    plus = Server(model, SecAggFedAvg(lr=0.5, neighbours=4), make(), seed=1).run(1)
+    apart = Server(model, SecAggFedAvg(lr=0.5, neighbours=4), ProcessClients(make()), seed=1).run(1)
+    assert np.array_equal(full.params_, plus.params_) and np.array_equal(plus.params_, apart.params_)
+    assert plus.history_["wire_bytes_received"][1] < full.history_["wire_bytes_received"][1]
+    assert plus.history_["wire_bytes_sent"][1] < full.history_["wire_bytes_sent"][1]
+
+
+def test_an_odd_degree_is_refused(data):
+    with pytest.raises(ValueError, match="'neighbours' parameter of SecAggFedAvg must be even"):
+        Server(data[0], SecAggFedAvg(neighbours=3), [SecAggClient(c) for c in honest(data)], seed=0).run(1)

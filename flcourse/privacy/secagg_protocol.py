@@ -17,11 +17,17 @@ answering after each, and t the threshold:
    sum_{u in U3} x_u = sum_{u in U3} y_u - sum_{u in U3} PRG(b_u) + (the dropped clients' pairwise masks).
 
 Fewer than t clients at any stage abort the round with :class:`SecureAggregationAborted`: the
-server then learns nothing. The server-side driver is
+server then learns nothing.
+
+SecAgg+ (Bell et al., CCS 2020) replaces the complete graph by a sparse one: client u shares its
+secrets with, and masks with, only its k neighbours (:func:`harary_neighbourhoods`), so a
+client's work and bytes grow with k ~ log n instead of n. The client's side is the same code,
+given its neighbourhood as its roster; :func:`unmask_sum` takes the neighbourhoods. The server-side driver is
 :class:`flcourse.federated.strategies.SecAggFedAvg`; see notebook 08.
 """
 from __future__ import annotations
 
+import numbers
 import os
 
 import numpy as np
@@ -134,48 +140,86 @@ class SecAggParticipant:
                 for u in sorted(survivors | dropped)}
 
 
-def unmask_sum(masked: dict, roster: dict, shares: dict, threshold: int, ciphertext_senders) -> np.ndarray:
-    """sum_{u in U3} x_u mod 2^32 from the masked inputs and t survivors' shares.
+def harary_neighbourhoods(cids, k: int, seed) -> dict:
+    """SecAgg+'s communication graph: the clients in a random order on a ring, each joined to the
+    k / 2 before it and the k / 2 after it (the Harary graph H_{k,n}, relabelled at random).
+
+    Parameters
+    ----------
+    cids : iterable of int
+    k : int, even, >= 2
+        The degree; k >= n - 1 gives the complete graph (plain SecAgg).
+    seed : int, sequence of ints or Generator
+        The relabelling (public: the server draws it and sends each client its neighbours).
+
+    Returns
+    -------
+    dict of int to list of int
+        {u: u and its neighbours, in id order}.
+    """
+    cids = sorted(int(u) for u in cids)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2 or k % 2:
+        raise ValueError(f"The 'k' parameter of harary_neighbourhoods must be an even int >= 2. Got {k!r} instead.")
+    if k >= len(cids) - 1:
+        return {u: cids for u in cids}
+    order = [cids[i] for i in np.random.default_rng(seed).permutation(len(cids))]
+    return {u: sorted({order[(i + j) % len(order)] for j in range(-(k // 2), k // 2 + 1)})
+            for i, u in enumerate(order)}
+
+
+def unmask_sum(masked: dict, roster: dict, shares: dict, threshold: int, ciphertext_senders,
+               neighbourhoods: dict | None = None) -> np.ndarray:
+    """sum_{u in U3} x_u mod 2^32 from the masked inputs and, for each client, t holders' shares.
 
     Parameters
     ----------
     masked : dict of int to ndarray of uint32
         {u: y_u} for u in U3.
     roster : dict of int to bytes
-        {cid: 64 bytes of public keys} of U1: the order of its ids gives the shares' x.
+        {cid: 64 bytes of public keys} of U1.
     shares : dict of int to dict of int to bytes
         {v: {u: 48 bytes}}: what each survivor v revealed in the unmask stage.
     threshold : int
-        t; the first t holders of ``shares`` (by id) are used.
+        t; for each client the first t of its holders who answered (by id) are used.
     ciphertext_senders : iterable of int
         U2, the clients who shared their keys (so whose pairwise masks are in the y's).
+    neighbourhoods : dict of int to list of int, optional
+        SecAgg+ (Bell et al. 2020): {u: u's neighbours and u, in id order}, the holders of u's
+        shares (the k-th of them holds x = k + 1) and the clients u masked with. Default: every
+        client of ``roster`` for everyone (Bonawitz et al.'s complete graph).
 
     Returns
     -------
     ndarray of uint32
     """
-    survivors, u2 = sorted(masked), sorted(ciphertext_senders)
-    dropped = sorted(set(u2) - set(survivors))
-    holders = sorted(shares)[:threshold]
-    if len(holders) < threshold:
-        raise SecureAggregationAborted(f"unmask_sum needs the shares of t = {threshold} survivors; got {len(holders)}")
-    x_of = {cid: k + 1 for k, cid in enumerate(sorted(roster))}
-    coefficients = lagrange_at_zero([x_of[v] for v in holders])  # the same holders for every secret
+    survivors, u2 = sorted(masked), set(ciphertext_senders)
+    everyone = sorted(roster)
+    neighbourhoods = neighbourhoods or {u: everyone for u in everyone}
+    lagrange = {}
 
     def rebuild(u):
+        group = neighbourhoods[u]
+        holders = [v for v in group if u in shares.get(v, {})][:threshold]
+        if len(holders) < threshold:
+            raise SecureAggregationAborted(f"the secret of client {u} has {len(holders)} share(s) revealed, "
+                                           f"fewer than the threshold t = {threshold}: the sum cannot be unmasked")
+        xs = tuple(group.index(v) + 1 for v in holders)
+        if xs not in lagrange:  # once per set of holders
+            lagrange[xs] = lagrange_at_zero(xs)
+        coefficients = lagrange[xs]
         try:
-            return reconstruct_bytes([(x_of[v], unpack_elements(shares[v][u])) for v in holders], threshold,
+            return reconstruct_bytes([(x, unpack_elements(shares[v][u])) for x, v in zip(xs, holders)], threshold,
                                      coefficients=coefficients)
-        except (KeyError, ValueError) as error:
+        except ValueError as error:
             raise SecAggCryptoError(f"the shares of client {u} do not reconstruct its secret: {error}") from None
 
     total = np.zeros(next(iter(masked.values())).size, dtype=np.uint32)
     for u in survivors:
         add_mask(total, masked[u], +1)
         add_mask(total, expand_mask(rebuild(u), total.size), -1)
-    for u in dropped:
+    for u in sorted(u2 - set(survivors)):
         private = private_key_from_bytes(rebuild(u))
-        for v in survivors:  # v's y holds pairwise_sign(v, u) * PRG(s_vu): take it out
+        for v in (v for v in neighbourhoods[u] if v in masked and v != u):  # v's y holds sign(v, u) PRG(s_vu)
             seed = agree(private, roster[v][KEY_BYTES:], MASK_LABEL)
             add_mask(total, expand_mask(seed, total.size), -pairwise_sign(v, u))
     return total

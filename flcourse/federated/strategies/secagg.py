@@ -7,7 +7,9 @@ train, clip, encode into Z_{2^32} and mask), unmask. The clients must be
 is recovered from the others' shares while t of them are left; below t the round aborts with
 :class:`~flcourse.privacy.secagg_protocol.SecureAggregationAborted`. With ``clip_norm`` and
 ``noise_multiplier`` each client also adds its part of the Gaussian noise, so that the sum of
-any t or more carries N(0, (z C)^2): central DP's noise, with no trusted server. See notebook 08.
+any t or more carries N(0, (z C)^2): central DP's noise, with no trusted server. With
+``neighbours`` = k it runs SecAgg+ (Bell et al. 2020): each client shares with and masks with
+its k neighbours on a random Harary graph only. See notebook 08.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ import numpy as np
 from ..._validation import Interval
 from ...privacy.fixed_point import decode_sum, max_summands
 from ...privacy.secagg import KEY_BYTES, NONCE_BYTES, TAG_BYTES, SecAggCryptoError, check_public_key
-from ...privacy.secagg_protocol import SHARE_BYTES, SHARE_PAIR_BYTES, check_survivors, unmask_sum
+from ...privacy.secagg_protocol import (SHARE_BYTES, SHARE_PAIR_BYTES, check_survivors, harary_neighbourhoods,
+                                        unmask_sum)
 from .base import local_training_config, sample_clients
 from .fedavg import FedAvg
 
@@ -49,6 +52,10 @@ class SecAggFedAvg(FedAvg):
         z: each client adds N(0, (z C)^2 / t) per coordinate, so any t or more sum to at least
         (z C)^2. Needs ``clip_norm``.
     server_lr : float > 0, default=1.0
+    neighbours : even int >= 2, or None, default=None
+        SecAgg+'s degree k: each client's secrets are shared t-of-(k + 1) within its
+        neighbourhood, t = max(2, ceil(threshold * (k + 1))). None: every client with every
+        other (Bonawitz et al.).
     """
 
     parameter_constraints = {
@@ -59,20 +66,25 @@ class SecAggFedAvg(FedAvg):
         "clip_norm": Interval(float, 0, None, none_ok=True),
         "noise_multiplier": Interval(float, 0, None, closed="left"),
         "server_lr": Interval(float, 0, None),
+        "neighbours": Interval(int, 2, None, closed="left", none_ok=True),
     }
 
     def __init__(self, *, fraction_fit: float = 1.0, threshold: float = 0.6, clip: float = 1.0, bits: int = 16,
                  clip_norm: float | None = None, noise_multiplier: float = 0.0, server_lr: float = 1.0,
-                 local_epochs: int = 1, batch_size=None, lr: float = 0.1):
+                 neighbours: int | None = None, local_epochs: int = 1, batch_size=None, lr: float = 0.1):
         super().__init__(fraction_fit=fraction_fit, local_epochs=local_epochs, batch_size=batch_size, lr=lr)
         self.threshold, self.clip, self.bits = threshold, clip, bits
         self.clip_norm, self.noise_multiplier, self.server_lr = clip_norm, noise_multiplier, server_lr
+        self.neighbours = neighbours
 
     def validate(self) -> None:
         super().validate()
         if self.noise_multiplier > 0 and self.clip_norm is None:
             raise ValueError(f"The 'noise_multiplier' parameter of SecAggFedAvg needs a 'clip_norm' (noise is "
                              f"scaled to it). Got noise_multiplier={self.noise_multiplier!r} and clip_norm=None.")
+        if self.neighbours is not None and self.neighbours % 2:
+            raise ValueError(f"The 'neighbours' parameter of SecAggFedAvg must be even (k / 2 on each side of "
+                             f"a ring). Got {self.neighbours!r} instead.")
 
     def threshold_count(self, n_selected: int) -> int:
         """t for ``n_selected`` clients: max(2, ceil(threshold * m)), at most m (m >= 2)."""
@@ -99,22 +111,35 @@ class SecAggFedAvg(FedAvg):
                              f"their sum would wrap in Z_2^32 (at most {max_summands(self.bits)} at "
                              f"{self.bits} bits). Got bits={self.bits} instead.")
         roster = self._advertise(server_round, instructions, t, grid)
-        inboxes = self._share_keys(server_round, roster, t, grid)
+        groups, t_shares = self._graph(roster, next(iter(instructions.values()))["seed"], t)
+        inboxes = self._share_keys(server_round, roster, groups, t_shares, grid)
+        check_survivors(inboxes, t, "share-keys", server_round)
         d = params.size
         masked = grid.send("secagg_masked_fit", {v: (server_round, params, instructions[v], *inboxes[v])
                                                  for v in inboxes}, lambda cid, reply: _check_masked(cid, reply, d))
         check_survivors(masked, t, "masked-input", server_round)
-        u3, dropped = sorted(masked), sorted(set(inboxes) - set(masked))
-        request = (server_round, np.array(u3, dtype=np.int64), np.array(dropped, dtype=np.int64))
-        shares = grid.send("secagg_unmask", {v: request for v in u3},
-                           lambda cid, reply: _check_shares(cid, reply, sorted(inboxes)))
+        u3 = sorted(masked)
+        asked = {v: [u for u in groups[v] if u in inboxes] for v in u3}  # v holds shares of these: its U2
+        shares = grid.send("secagg_unmask", {v: (server_round, np.array([u for u in asked[v] if u in masked]),
+                                                 np.array([u for u in asked[v] if u not in masked], dtype=np.int64))
+                                             for v in u3},
+                           lambda cid, reply: _check_shares(cid, reply, asked[cid]))
         check_survivors(shares, t, "unmask", server_round)
-        total = unmask_sum({u: y for u, (y, _) in masked.items()}, roster, shares, t, inboxes)
+        total = unmask_sum({u: y for u, (y, _) in masked.items()}, roster, shares, t_shares, inboxes, groups)
         mean = decode_sum(total, len(u3), self.clip, self.bits) / len(u3)
-        metrics = {"n_selected": len(instructions), "threshold": t, "n_keys": len(roster),
+        metrics = {"n_selected": len(instructions), "threshold": t, "share_threshold": t_shares,
+                   "neighbours": max(map(len, groups.values())) - 1, "n_keys": len(roster),
                    "n_shared": len(inboxes), "n_masked": len(u3), "n_unmasked": len(shares),
                    "n_examples": int(sum(n for _, n in masked.values()))}
         return params + self.server_lr * mean, metrics
+
+    def _graph(self, roster, round_seed: int, t: int) -> tuple[dict, int]:
+        """({u: u's neighbourhood}, the shares' threshold): SecAgg+'s Harary graph with t-of-(k + 1)
+        shares, or, without ``neighbours`` (or with k >= |U1| - 1), everyone with t-of-|U1|."""
+        if self.neighbours is None or self.neighbours >= len(roster) - 1:
+            return {u: list(roster) for u in roster}, t
+        return (harary_neighbourhoods(roster, self.neighbours, [round_seed, 12]),
+                self.threshold_count(self.neighbours + 1))
 
     @staticmethod
     def _advertise(server_round, instructions, t, grid) -> dict:
@@ -124,23 +149,20 @@ class SecAggFedAvg(FedAvg):
         return dict(sorted(keys.items()))
 
     @staticmethod
-    def _share_keys(server_round, roster, t, grid) -> dict:
-        """Stage 1: {v: (sender ids, ciphertexts for v)} for v in U2, the ciphertexts routed."""
-        ids = np.array(list(roster), dtype=np.int64)
-        table = np.stack([np.frombuffer(roster[cid], dtype=np.uint8) for cid in roster])
-        sent = grid.send("secagg_share_keys", {cid: (server_round, ids, table, t) for cid in roster},
-                         lambda cid, reply: _check_ciphertexts(cid, reply, len(roster)))
-        check_survivors(sent, t, "share-keys", server_round)
-        u2 = sorted(sent)
-        order = {v: k for k, v in enumerate(roster)}  # u's ciphertexts follow the roster, u left out
-
-        def row(u, v):
-            return order[v] - (order[v] > order[u])
-
+    def _share_keys(server_round, roster, groups, t, grid) -> dict:
+        """Stage 1: each client gets its neighbourhood's keys and deals its shares within it;
+        {v: (sender ids, ciphertexts for v)} for v in U2, the ciphertexts routed."""
+        requests = {}
+        for cid in roster:
+            ids = np.array(groups[cid], dtype=np.int64)
+            requests[cid] = (server_round, ids, np.stack([np.frombuffer(roster[u], dtype=np.uint8) for u in ids]), t)
+        sent = grid.send("secagg_share_keys", requests,
+                         lambda cid, reply: _check_ciphertexts(cid, reply, len(groups[cid])))
+        row = {u: {v: k for k, v in enumerate(w for w in groups[u] if w != u)} for u in sent}  # u's rows: its group
         inboxes = {}
-        for v in u2:
-            senders = [u for u in u2 if u != v]
-            blobs = [sent[u][row(u, v)] for u in senders]
+        for v in sorted(sent):
+            senders = [u for u in groups[v] if u in sent and u != v]
+            blobs = [sent[u][row[u][v]] for u in senders]
             inboxes[v] = (np.array(senders, dtype=np.int64), np.stack(blobs) if blobs else
                           np.zeros((0, CIPHERTEXT_BYTES), dtype=np.uint8))
         return inboxes
