@@ -81,6 +81,16 @@ class Update:
     extras: dict
 
 
+def reply_fields(reply) -> tuple:
+    """``(update, n_examples, metrics, extras)`` of a FitRes or a (params, n, metrics) triple."""
+    if isinstance(reply, FitRes):
+        return reply[0], reply[1], reply[2], reply.extras
+    if isinstance(reply, (tuple, list)) and len(reply) in (3, 4):
+        return (*reply, {}) if len(reply) == 3 else tuple(reply)
+    raise TypeError(f"The wrapped client's fit must return a FitRes or (params, n_examples, metrics). "
+                    f"Got {type(reply).__name__} instead.")
+
+
 def message_bytes(message) -> int:
     """How many bytes ``message`` takes on the wire (frame prefix included): exactly what
     :func:`flcourse.runtime.encode` would send, computed without copying the arrays."""

@@ -14,8 +14,8 @@ import numpy as np
 from ..privacy.fixed_point import clip_and_encode
 from ..privacy.secagg import KEY_BYTES, as_wire_bytes, from_wire_bytes
 from ..privacy.secagg_protocol import SecAggParticipant
-from .attacks.clients import reply_fields
 from .federation import client_fingerprint
+from .messages import reply_fields
 from .strategies.dpfedavg import clip_by_norm
 from .wrapper import ClientWrapper
 

@@ -44,9 +44,8 @@ import numbers
 import numpy as np
 
 from .._validation import check_choice, check_scalar
-from ..federated.attacks.clients import reply_fields
 from ..federated.federation import client_fingerprint
-from ..federated.messages import FitRes
+from ..federated.messages import FitRes, reply_fields
 from ..federated.runners import can_train_together
 from ..federated.strategies.dpfedavg import clip_by_norm
 from ..federated.wrapper import ClientWrapper

@@ -25,19 +25,9 @@ from ..._validation import check_choice, check_scalar
 from ...models import Model
 from ..client import NumpyClient
 from ..federation import client_fingerprint
-from ..messages import FitRes
+from ..messages import FitRes, reply_fields
 from ..wrapper import ClientWrapper
 from .formulas import flip_labels, gaussian_noise, scale_update, sign_flip
-
-
-def reply_fields(reply) -> tuple:
-    """``(update, n_examples, metrics, extras)`` of a FitRes or a (params, n, metrics) triple."""
-    if isinstance(reply, FitRes):
-        return reply[0], reply[1], reply[2], reply.extras
-    if isinstance(reply, (tuple, list)) and len(reply) in (3, 4):
-        return (*reply, {}) if len(reply) == 3 else tuple(reply)
-    raise TypeError(f"The honest client's fit must return a FitRes or (params, n_examples, metrics). "
-                    f"Got {type(reply).__name__} instead.")
 
 
 class PoisonedClient(ClientWrapper):
